@@ -1,0 +1,32 @@
+/* json.h: small JSON helpers. Writing goes straight into a pg_buf_t (no
+ * tree, no allocation beyond the buffer); reading uses cJSON trees.
+ * Pure functions; any thread. */
+#ifndef PG_BASE_JSON_H
+#define PG_BASE_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/buf.h"
+
+/* Appends s as a JSON string literal, quotes included, escaping what JSON
+ * requires. Bytes that are not valid UTF-8 become U+FFFD. */
+PG_WUR int pg_json_append_string(pg_buf_t *b, pg_str_t s);
+/* Appends "key": (with the comma before it when comma is true). */
+PG_WUR int pg_json_append_key(pg_buf_t *b, bool comma, const char *key);
+PG_WUR int pg_json_append_i64(pg_buf_t *b, int64_t v);
+/* Appends a double the way JSON needs it (no inf/nan: those become null). */
+PG_WUR int pg_json_append_double(pg_buf_t *b, double v);
+
+/* The string member key of obj, or PG_STR_NULL if absent or not a string. */
+pg_str_t pg_json_get_str(const cJSON *obj, const char *key);
+/* The slice of a cJSON string item (borrowed from the tree). */
+pg_str_t pg_json_str(const cJSON *item);
+
+/* Parses text[0..len) with cJSON (which needs no NUL terminator here).
+ * On failure returns NULL and stores the byte offset of the error. */
+cJSON *pg_json_parse(pg_str_t text, size_t *err_offset);
+
+#endif

@@ -1,0 +1,40 @@
+/* call.h: the gateway side of a pg_provider_call_t: who receives the
+ * events and the end of one provider call. A frontdoor fills one in (in the
+ * request arena), starts it, and either sees on_done or cancels it.
+ * Loop thread only. */
+#ifndef PG_PROVIDER_CALL_H
+#define PG_PROVIDER_CALL_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "base/arena.h"
+#include "config/config.h"
+#include "polyglot/provider.h"
+
+struct pg_provider_call {
+    const pg_request_t *request;         /* borrowed: request arena */
+    uv_loop_t *loop;
+    pg_arena_t *arena;                   /* the request's */
+    const pg_cfg_provider_t *provider;   /* borrowed: the snapshot */
+    void *provider_data;                 /* the provider's slot */
+
+    /* Each event in order; return PG_OK, or PG_ECANCELED to make the
+     * provider stop (the client is gone). */
+    int (*on_event)(void *ud, const pg_event_t *ev);
+    /* The end: err NULL on success. Not called after a cancel. */
+    void (*on_done)(void *ud, const pg_provider_error_t *err);
+    void *ud;
+
+    bool in_start;   /* start() is running: done must not come now */
+    bool running;    /* started and neither done nor canceled */
+};
+
+/* Starts the call: PG_PENDING (on_done follows) or a negative pg_err with
+ * nothing to follow. */
+int pg_call_start(struct pg_provider_call *call);
+/* Cancels a running call; no-op otherwise. on_done is not called. */
+void pg_call_cancel(struct pg_provider_call *call);
+
+#endif
