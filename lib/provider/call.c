@@ -1,0 +1,104 @@
+/* call.c: the gateway side of one provider call. It implements the public
+ * pg_provider_call_* accessors a provider uses, and pg_call_start /
+ * pg_call_cancel for the frontdoor, and it enforces the call contract:
+ * done exactly once, never from inside start(), and nothing delivered after
+ * done or cancel. Loop thread only (the loop that runs the call). */
+#include "provider/call.h"
+
+#include <assert.h>
+
+#include "base/arena.h"
+#include "base/str.h"
+
+pg_str_t pg_provider_config_option(const pg_provider_config_t *cfg,
+                                   const char *key)
+{
+    if (cfg == NULL || key == NULL)
+        return PG_STR_NULL;
+    for (size_t i = 0; i < cfg->noptions; i++) {
+        if (pg_str_eqc(cfg->options[i].key, key)) {
+            pg_str_t v = cfg->options[i].value;
+            /* An empty value is present, not absent: keep p non-NULL. */
+            if (v.p == NULL)
+                v.p = "";
+            return v;
+        }
+    }
+    return PG_STR_NULL;
+}
+
+const pg_request_t *pg_provider_call_request(pg_provider_call_t *call)
+{
+    return call->request;
+}
+
+struct uv_loop_s *pg_provider_call_loop(pg_provider_call_t *call)
+{
+    return call->loop;
+}
+
+void *pg_provider_call_alloc(pg_provider_call_t *call, size_t size)
+{
+    return pg_arena_alloc(call->arena, size);
+}
+
+void pg_provider_call_set_data(pg_provider_call_t *call, void *data)
+{
+    call->provider_data = data;
+}
+
+void *pg_provider_call_get_data(pg_provider_call_t *call)
+{
+    return call->provider_data;
+}
+
+int pg_provider_call_emit(pg_provider_call_t *call, const pg_event_t *ev)
+{
+    /* After done or cancel the client side is gone or finished: tell the
+     * provider to stop rather than delivering into freed state. */
+    if (!call->running)
+        return PG_ECANCELED;
+    int rc = call->on_event(call->ud, ev);
+    return rc == PG_OK ? PG_OK : PG_ECANCELED;
+}
+
+void pg_provider_call_done(pg_provider_call_t *call,
+                           const pg_provider_error_t *err)
+{
+    /* done() from inside start() would re-enter the frontdoor while it is
+     * still setting up; the contract forbids it. */
+    assert(!call->in_start && "pg_provider_call_done inside start()");
+    if (call->in_start || !call->running)
+        return;
+    call->running = false;
+    /* on_done may answer the client and free the arena that holds call:
+     * nothing touches call after it. */
+    call->on_done(call->ud, err);
+}
+
+int pg_call_start(struct pg_provider_call *call)
+{
+    const pg_cfg_provider_t *p = call->provider;
+    if (p == NULL || p->vt == NULL || call->on_event == NULL ||
+        call->on_done == NULL)
+        return PG_EINVAL;
+    call->running = true;
+    call->in_start = true;
+    int rc = p->vt->start(p->instance, call);
+    call->in_start = false;
+    if (rc == PG_PENDING)
+        return PG_PENDING;
+    call->running = false;
+    /* A provider that returns PG_OK or PG_DECLINED broke the contract (only
+     * PENDING or an error are allowed): report it as a state error. */
+    return rc < 0 ? rc : PG_ESTATE;
+}
+
+void pg_call_cancel(struct pg_provider_call *call)
+{
+    if (call == NULL || !call->running)
+        return;
+    call->running = false;
+    const pg_cfg_provider_t *p = call->provider;
+    p->vt->cancel(p->instance, call);
+}
