@@ -1,0 +1,178 @@
+/* worker.c: one gateway event loop. Owns the loop (unless the embedder's),
+ * the HTTP server on it, the dispatcher, the stop async and the drain
+ * timer. pg_worker_init and pg_worker_join run on the host's thread while
+ * the loop is not running; everything else on the loop thread. */
+#include "worker.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "base/time.h"
+#include "gateway_internal.h"
+
+#define DRAIN_POLL_MS 10
+
+static void on_handle_closed(uv_handle_t *h);
+
+static pg_http_limits_t limits_from(const pg_cfg_server_t *s)
+{
+    return (pg_http_limits_t){
+        .max_header_bytes = s->max_header_bytes,
+        .max_body_bytes = s->max_body_bytes,
+        .header_timeout_ms = s->header_timeout_ms,
+        .idle_timeout_ms = s->idle_timeout_ms,
+        .max_connections = s->max_connections,
+        /* Bound what a slow client can make us hold per stream. */
+        .max_queued_bytes = 1024 * 1024,
+    };
+}
+
+static void on_stop_async(uv_async_t *a)
+{
+    pg_worker_t *w = pg_container_of(a, pg_worker_t, stop_async);
+    pg_worker_begin_drain(w, atomic_load(&w->drain_timeout_ms));
+}
+
+int pg_worker_init(pg_worker_t *w, struct pg_gateway *gw, int index,
+                   uv_loop_t *loop, uv_os_sock_t fd)
+{
+    int rc;
+    memset(w, 0, sizeof(*w));
+    w->gw = gw;
+    w->index = index;
+    w->fd = fd;
+    atomic_init(&w->stopped, false);
+    atomic_init(&w->drain_timeout_ms, 0);
+    if (loop == NULL) {
+        if ((rc = uv_loop_init(&w->own_loop)) != 0) {
+            pg__failf(gw, "worker %d: uv_loop_init: %s", index, uv_err_name(rc));
+            return PG_ESYS;
+        }
+        w->loop = &w->own_loop;
+        w->own_thread = true;
+    } else {
+        w->loop = loop;
+    }
+    pg_dispatch_init(&w->dispatch, w->loop, &gw->logger, gw->config);
+    pg_http_limits_t limits = limits_from(&gw->config->server);
+    pg_http_handler_t handler = pg_dispatch_handler(&w->dispatch);
+    char err[PG_ERRMSG_SIZE] = "";
+    rc = pg_http_server_new(w->loop, fd, &limits, &handler, &w->server, err);
+    w->fd = -1; /* the server owns it now, failed or not */
+    if (rc != PG_OK) {
+        pg__failf(gw, "worker %d: %s", index, err);
+        goto fail;
+    }
+    uv_async_init(w->loop, &w->stop_async, on_stop_async);
+    uv_timer_init(w->loop, &w->drain_timer);
+    return PG_OK;
+fail:
+    pg_dispatch_destroy(&w->dispatch);
+    if (w->own_thread)
+        uv_loop_close(&w->own_loop);
+    return rc;
+}
+
+static void worker_thread_main(void *arg)
+{
+    pg_worker_t *w = arg;
+    /* A peer that closes while we write must give EPIPE, not kill the
+     * host process: SIGPIPE is blocked on the gateway's own threads. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+    uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+int pg_worker_run_thread(pg_worker_t *w)
+{
+    int rc = uv_thread_create(&w->thread, worker_thread_main, w);
+    if (rc != 0) {
+        pg__failf(w->gw, "worker %d: uv_thread_create: %s", w->index,
+                  uv_err_name(rc));
+        return PG_ESYS;
+    }
+    w->thread_started = true;
+    return PG_OK;
+}
+
+void pg_worker_stop(pg_worker_t *w, int timeout_ms)
+{
+    atomic_store(&w->drain_timeout_ms, timeout_ms);
+    uv_async_send(&w->stop_async);
+}
+
+static void finish_close(pg_worker_t *w)
+{
+    /* The server is gone: close our own handles; the loop then has
+     * nothing left and uv_run returns. */
+    w->pending_closes = 2;
+    uv_close((uv_handle_t *)&w->stop_async, on_handle_closed);
+    uv_close((uv_handle_t *)&w->drain_timer, on_handle_closed);
+}
+
+static void on_server_closed(void *ud)
+{
+    pg_worker_t *w = ud;
+    w->server = NULL;
+    finish_close(w);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    pg_worker_t *w = h->type == UV_ASYNC
+                         ? pg_container_of((uv_async_t *)h, pg_worker_t,
+                                           stop_async)
+                         : pg_container_of((uv_timer_t *)h, pg_worker_t,
+                                           drain_timer);
+    if (--w->pending_closes == 0) {
+        pg_dispatch_destroy(&w->dispatch);
+        atomic_store(&w->stopped, true);
+    }
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    pg_worker_t *w = pg_container_of(t, pg_worker_t, drain_timer);
+    if (w->server == NULL)
+        return;
+    bool idle = pg_http_server_connections(w->server) == 0;
+    if (idle || pg_now_ns() >= w->drain_deadline_ns) {
+        uv_timer_stop(&w->drain_timer);
+        if (!idle)
+            pg_logf(&w->gw->logger, PG_LOG_WARN,
+                    "worker %d: shutdown timeout, closing %zu connections",
+                    w->index, pg_http_server_connections(w->server));
+        pg_http_server_t *srv = w->server;
+        pg_http_server_close(srv, on_server_closed, w);
+    }
+}
+
+void pg_worker_begin_drain(pg_worker_t *w, int timeout_ms)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    w->drain_deadline_ns = pg_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    pg_http_server_drain(w->server);
+    uv_timer_start(&w->drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
+}
+
+void pg_worker_join(pg_worker_t *w)
+{
+    if (!w->own_thread)
+        return;
+    if (w->thread_started)
+        uv_thread_join(&w->thread);
+    else
+        uv_run(w->loop, UV_RUN_DEFAULT); /* start failed: close it here */
+    int rc = uv_loop_close(&w->own_loop);
+    if (rc != 0)
+        pg_logf(&w->gw->logger, PG_LOG_ERROR,
+                "worker %d: loop closed with handles left (%s)", w->index,
+                uv_err_name(rc));
+}
