@@ -17,11 +17,11 @@ typedef struct line {
 
 static void put(line_t *l, const char *p, size_t n)
 {
-    /* Keep 4 bytes for "...}" style endings added by finish(). */
-    size_t room = sizeof(l->buf) - 8 - l->n;
-    if (n > room) {
-        n = room;
+    /* All or nothing, and nothing once cut: a cut line never ends inside
+     * an escape sequence. 8 bytes stay free for the tail (put_tail). */
+    if (l->cut || n > sizeof(l->buf) - 8 - l->n) {
         l->cut = true;
+        return;
     }
     memcpy(l->buf + l->n, p, n);
     l->n += n;
@@ -56,7 +56,8 @@ static void put_text_value(line_t *l, pg_str_t s)
         quote = s.p[i] == ' ' || s.p[i] == '"' || s.p[i] == '=' ||
                 (unsigned char)s.p[i] < 0x20;
     if (!quote) {
-        put(l, s.p, s.n);
+        for (size_t i = 0; i < s.n; i++)
+            putc_(l, s.p[i]);
         return;
     }
     putc_(l, '"');
@@ -77,12 +78,21 @@ static void put_number(line_t *l, const pg_log_field_t *f)
     puts_(l, num);
 }
 
+/* The tail goes into the 8 bytes put() keeps free, so a cut line still
+ * ends with "..." and, in JSON, its closing brace (and the NUL or LF). */
+static void put_tail(line_t *l, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(l->buf + l->n, s, n);
+    l->n += n;
+}
+
 static void emit(const pg_logger_t *lg, pg_log_level_t lvl, line_t *l)
 {
     if (l->cut)
-        puts_(l, "...");
-    if (lg->json)
-        putc_(l, '}');
+        put_tail(l, lg->json ? "...\"}" : "...");
+    else if (lg->json)
+        put_tail(l, "}");
     if (lg->sink != NULL) {
         l->buf[l->n] = '\0';
         lg->sink(lg->ud, lvl, l->buf, l->n);

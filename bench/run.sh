@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. Builds a release polyglot-gw, starts it on
+# bench/bench.yaml, and drives it with wrk from a second process:
+#   - GET /health (the ceiling: HTTP server only)
+#   - POST non-streaming mock chat completions
+# at CONNS connections for SECONDS each, printing requests/s, p50/p99
+# latency, the gateway's CPU time per request (user+system ticks from
+# /proc/PID/stat over the run, divided by requests), and its RSS idle,
+# after the first run, and after a long run (growth check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BENCH_BUILD:-build-release}
+SECONDS_RUN=${BENCH_SECONDS:-10}
+LONG_SECONDS=${BENCH_LONG_SECONDS:-30}
+CONNS=${BENCH_CONNS:-32}
+THREADS=${BENCH_THREADS:-1}
+WORKERS=${BENCH_WORKERS:-1}
+
+command -v wrk >/dev/null || bash scripts/install-deps.sh
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" -Dbuildtype=release -Dtests=false >/dev/null
+fi
+ninja -C "$BUILD" polyglot-gw >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+sed "s/workers: 1/workers: $WORKERS/" bench/bench.yaml >"$BUILD/bench.yaml"
+"$BUILD/polyglot-gw" --config "$BUILD/bench.yaml" --port "$port" 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+tick=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$pid/status"; }
+
+# run NAME SECONDS URL [LUA]: one wrk run; prints a result row.
+run() {
+  local name=$1 secs=$2 url=$3 lua=${4:-}
+  local before after out reqs
+  before=$(cpu_ticks)
+  if [ -n "$lua" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$lua" "$url")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "$url")
+  fi
+  after=$(cpu_ticks)
+  reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  local rps p50 p99 errs
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  p50=$(echo "$out" | awk '$1=="50%"{print $2}')
+  p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+  errs=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
+  local cpu_us
+  cpu_us=$(awk -v a="$after" -v b="$before" -v t="$tick" -v r="$reqs" \
+    'BEGIN{ if (r>0) printf "%.2f", (a-b)/t*1e6/r; else print "n/a" }')
+  printf '%-22s %9s req/s  p50 %-8s p99 %-8s cpu/req %6s us  rss %6s KiB %s\n' \
+    "$name" "$rps" "$p50" "$p99" "$cpu_us" "$(rss_kib)" "$errs"
+}
+
+echo "polyglot bench: $(nproc) cores, $(uname -m), $CONNS connections, $THREADS wrk thread(s), $WORKERS gateway worker(s)"
+echo "rss idle: $(rss_kib) KiB"
+run "GET /health" "$SECONDS_RUN" "http://127.0.0.1:$port/health"
+run "chat (mock, non-stream)" "$SECONDS_RUN" "http://127.0.0.1:$port/openai/v1/chat/completions" bench/chat.lua
+rss_mid=$(rss_kib)
+run "chat long run" "$LONG_SECONDS" "http://127.0.0.1:$port/openai/v1/chat/completions" bench/chat.lua
+rss_end=$(rss_kib)
+echo "rss growth over the ${LONG_SECONDS}s run: $rss_mid KiB -> $rss_end KiB"

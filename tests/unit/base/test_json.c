@@ -1,0 +1,85 @@
+/* test_json.c: lib/base/json.c */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/json.h"
+
+static char *escaped(pg_buf_t *b, const char *s, size_t n)
+{
+    pg_buf_reset(b);
+    assert_int_equal(pg_json_append_string(b, (pg_str_t){s, n}), PG_OK);
+    return b->p;
+}
+
+static void test_escape(void **state)
+{
+    pg_buf_t b;
+    pg_buf_init(&b, 0);
+    assert_string_equal(escaped(&b, "plain", 5), "\"plain\"");
+    assert_string_equal(escaped(&b, "a\"b\\c", 5), "\"a\\\"b\\\\c\"");
+    assert_string_equal(escaped(&b, "l1\nl2\r\t", 7), "\"l1\\nl2\\r\\t\"");
+    assert_string_equal(escaped(&b, "\x01", 1), "\"\\u0001\"");
+    assert_string_equal(escaped(&b, "caf\xc3\xa9", 5), "\"caf\xc3\xa9\"");
+    /* Invalid UTF-8 becomes U+FFFD instead of producing invalid JSON. */
+    assert_string_equal(escaped(&b, "a\xff" "b", 3), "\"a\xef\xbf\xbd" "b\"");
+    /* A truncated sequence at the end, and an overlong form. */
+    assert_string_equal(escaped(&b, "\xe2\x82", 2), "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+    assert_string_equal(escaped(&b, "\xc0\xaf", 2), "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+    pg_buf_free(&b);
+}
+
+static void test_roundtrip_through_cjson(void **state)
+{
+    pg_buf_t b;
+    pg_buf_init(&b, 0);
+    const char raw[] = "quote\" back\\ nl\n ctl\x1f emoji \xf0\x9f\x98\x80";
+    assert_int_equal(pg_buf_append_cstr(&b, "{\"k\":"), PG_OK);
+    assert_int_equal(pg_json_append_string(&b, (pg_str_t){raw, sizeof(raw) - 1}), PG_OK);
+    assert_int_equal(pg_buf_append_char(&b, '}'), PG_OK);
+    cJSON *root = pg_json_parse(pg_buf_str(&b), NULL);
+    assert_non_null(root);
+    pg_str_t v = pg_json_get_str(root, "k");
+    assert_int_equal(v.n, sizeof(raw) - 1);
+    assert_memory_equal(v.p, raw, v.n);
+    cJSON_Delete(root);
+    pg_buf_free(&b);
+}
+
+static void test_numbers(void **state)
+{
+    pg_buf_t b;
+    pg_buf_init(&b, 0);
+    assert_int_equal(pg_json_append_double(&b, 0.7), PG_OK);
+    assert_string_equal(b.p, "0.7");
+    pg_buf_reset(&b);
+    assert_int_equal(pg_json_append_double(&b, 1.0 / 0.0), PG_OK);
+    assert_string_equal(b.p, "null");
+    pg_buf_reset(&b);
+    assert_int_equal(pg_json_append_i64(&b, -42), PG_OK);
+    assert_string_equal(b.p, "-42");
+    pg_buf_free(&b);
+}
+
+static void test_parse_error_offset(void **state)
+{
+    size_t off = 0;
+    const char bad[] = "{\"a\": tru}";
+    assert_null(pg_json_parse((pg_str_t){bad, sizeof(bad) - 1}, &off));
+    assert_true(off > 0 && off < sizeof(bad));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_roundtrip_through_cjson),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_parse_error_offset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
