@@ -1,0 +1,484 @@
+/* openai.c: the OpenAI frontdoor. POST /v1/chat/completions decodes the
+ * client's JSON, routes the model, runs one provider call and answers as a
+ * chat.completion (accumulated) or as chat.completion.chunk SSE (streamed
+ * as events arrive); GET /v1/models lists what the app can reach. Other
+ * paths under the app get OpenAI-shaped 404/405s.
+ *
+ * Per-request state (struct oai_chat) lives in the request arena; the
+ * heap-backed buffers it holds are released by an arena cleanup. The call
+ * is canceled when the client goes away, and the response is only ended
+ * from the provider's done (or at start failure), so the arena never goes
+ * away under a running call. Loop thread of the request. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/ids.h"
+#include "base/json.h"
+#include "base/str.h"
+#include "base/time.h"
+#include "canon/response.h"
+#include "codec/openai_chat.h"
+#include "frontdoor/frontdoor.h"
+#include "http/sse.h"
+#include "provider/call.h"
+#include "routing/routing.h"
+
+/* Largest encoded chunk or non-stream body we build. */
+#define OAI_MAX_OUT (64u * 1024u * 1024u)
+/* "created" of /v1/models entries: a fixed time keeps the list stable. */
+#define OAI_MODELS_CREATED 1735689600
+
+#define T_INVALID PG_STR("invalid_request_error")
+
+struct oai_chat {
+    pg_fd_ctx_t *ctx;
+    struct pg_provider_call call;
+    pg_request_t req;          /* the client's, with the routed model */
+    char id[48];               /* "chatcmpl-..." */
+    int64_t created;
+    bool stream;
+    bool started;              /* stream head sent */
+    bool broken;               /* provider broke the event order */
+    pg_canon_response_t acc;   /* non-stream */
+    pg_openai_stream_enc_t enc;/* stream */
+    pg_buf_t sse;              /* owned: framed SSE for one event */
+};
+
+static void oai_cleanup(void *ud)
+{
+    struct oai_chat *st = ud;
+    pg_openai_stream_enc_destroy(&st->enc);
+    pg_buf_free(&st->sse);
+}
+
+static void set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
+{
+    ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
+}
+
+static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
+                          pg_str_t type, pg_str_t param, pg_str_t code)
+{
+    set_error(ctx, msg);
+    pg_openai_respond_error(ctx->req, status, msg, type, param, code);
+}
+
+/* ---- streaming ------------------------------------------------------------ */
+
+static int on_chunk(void *ud, pg_str_t payload)
+{
+    struct oai_chat *st = ud;
+    return pg_sse_append_event(&st->sse, PG_STR_NULL, payload);
+}
+
+/* Sends what is framed in st->sse. The server copies the bytes into its
+ * queue, so the buffer is reused for the next event. */
+static int flush_sse(struct oai_chat *st)
+{
+    if (st->sse.n == 0)
+        return PG_OK;
+    int rc = pg_http_stream_write(st->ctx->req, pg_buf_str(&st->sse));
+    pg_buf_reset(&st->sse);
+    /* PG_ETOOBIG: a slow client; the data is queued. Backpressure (pause
+     * and resume of the provider) arrives with the real providers. */
+    if (rc == PG_ETOOBIG)
+        rc = PG_OK;
+    return rc;
+}
+
+static int stream_begin(struct oai_chat *st)
+{
+    static const pg_http_header_t extra[] = {
+        {PG_STR("Cache-Control"), PG_STR("no-cache")},
+    };
+    st->started = true;
+    return pg_http_stream_start(st->ctx->req, 200,
+                                PG_STR("text/event-stream"), extra, 1);
+}
+
+/* Writes an error payload into a started stream (no [DONE] follows). */
+static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
+{
+    pg_event_t ev = {.kind = PG_EV_ERROR, .error_type = type, .text = msg};
+    pg_buf_reset(&st->sse);
+    if (pg_openai_stream_enc_feed(&st->enc, &ev, on_chunk, st) != PG_OK) {
+        /* The encoder already ended: frame the error body ourselves. */
+        pg_buf_t b;
+        pg_buf_init(&b, OAI_MAX_OUT);
+        if (pg_openai_error_json(&b, msg, type, PG_STR_NULL, PG_STR_NULL) ==
+                PG_OK)
+            (void)on_chunk(st, pg_buf_str(&b));
+        pg_buf_free(&b);
+    }
+    (void)flush_sse(st);
+    set_error(st->ctx, msg);
+}
+
+static int stream_event(struct oai_chat *st, const pg_event_t *ev)
+{
+    int rc;
+    if (!st->started) {
+        if (ev->kind == PG_EV_ERROR) {
+            /* Nothing sent yet: the client gets a plain error answer. */
+            st->broken = true;
+            respond_error(st->ctx, ev->status ? ev->status : 502, ev->text,
+                          ev->error_type.n ? ev->error_type
+                                           : PG_STR("server_error"),
+                          PG_STR_NULL, PG_STR_NULL);
+            return PG_OK;
+        }
+        if ((rc = stream_begin(st)) != PG_OK)
+            return rc;
+    }
+    if (ev->kind == PG_EV_MESSAGE_START && ev->model.n > 0) {
+        /* Chunks name the model that answers, like the non-stream body. */
+        pg_str_t m = pg_arena_strdup(&st->ctx->req->arena, ev->model);
+        if (m.p != NULL)
+            st->enc.model = m;
+    }
+    rc = pg_openai_stream_enc_feed(&st->enc, ev, on_chunk, st);
+    if (rc == PG_EPARSE) {
+        st->broken = true;
+        stream_fail(st, PG_STR("server_error"),
+                    PG_STR("The provider sent a malformed event stream."));
+        return PG_OK;
+    }
+    if (rc != PG_OK) {
+        st->broken = true;
+        stream_fail(st, PG_STR("server_error"), pg_str_c(pg_strerror(rc)));
+        return PG_OK;
+    }
+    return flush_sse(st);
+}
+
+static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
+{
+    pg_http_req_t *req = st->ctx->req;
+    if (!st->started) {
+        if (st->broken)
+            return; /* already answered with an error */
+        if (err != NULL) {
+            respond_error(st->ctx, err->http_status ? err->http_status : 502,
+                          err->message, err->type, err->param, PG_STR_NULL);
+            return;
+        }
+        respond_error(st->ctx, 502,
+                      PG_STR("The provider ended without an answer."),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    if (err != NULL && !st->broken) {
+        stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
+                    err->message);
+    } else if (!st->broken && st->enc.state != PG_OAI_STREAM_DONE &&
+               st->enc.state != PG_OAI_STREAM_FAILED) {
+        stream_fail(st, PG_STR("server_error"),
+                    PG_STR("The provider ended the stream early."));
+    } else if (st->enc.state == PG_OAI_STREAM_DONE && !st->broken) {
+        (void)pg_http_stream_write(req, PG_STR("data: [DONE]\n\n"));
+    }
+    (void)pg_http_stream_end(req);
+}
+
+/* ---- non-stream ------------------------------------------------------------ */
+
+static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
+{
+    pg_fd_ctx_t *ctx = st->ctx;
+    pg_canon_response_t *acc = &st->acc;
+    if (err != NULL) {
+        respond_error(ctx, err->http_status ? err->http_status : 502,
+                      err->message, err->type.n ? err->type
+                                                : PG_STR("server_error"),
+                      err->param, PG_STR_NULL);
+        return;
+    }
+    if (acc->failed) {
+        respond_error(ctx, acc->error_status ? acc->error_status : 502,
+                      acc->error_message,
+                      acc->error_type.n ? acc->error_type
+                                        : PG_STR("server_error"),
+                      PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    if (st->broken || pg_canon_response_finish(acc) != PG_OK) {
+        respond_error(ctx, 502,
+                      PG_STR("The provider sent a malformed response."),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    pg_buf_t b;
+    pg_buf_init(&b, OAI_MAX_OUT);
+    pg_str_t model = acc->model.n ? acc->model : st->req.model;
+    pg_str_t body = PG_STR_NULL;
+    if (pg_openai_chat_encode(&b, acc, pg_str_c(st->id), st->created,
+                              model) == PG_OK)
+        body = pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b));
+    pg_buf_free(&b);
+    if (body.p == NULL) {
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
+                          body);
+}
+
+/* ---- the call ----------------------------------------------------------------- */
+
+static void note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev)
+{
+    if (ev->usage.input_tokens)
+        ctx->input_tokens = ev->usage.input_tokens;
+    if (ev->usage.output_tokens)
+        ctx->output_tokens = ev->usage.output_tokens;
+}
+
+static int on_event(void *ud, const pg_event_t *ev)
+{
+    struct oai_chat *st = ud;
+    if (ev->kind == PG_EV_MESSAGE_START || ev->kind == PG_EV_USAGE)
+        note_usage(st->ctx, ev);
+    if (st->broken)
+        return PG_OK; /* already answered; let the provider finish */
+    if (st->stream)
+        return stream_event(st, ev);
+    int rc = pg_canon_response_add(&st->acc, ev);
+    if (rc == PG_EPARSE)
+        st->broken = true;
+    return rc == PG_ENOMEM ? PG_ECANCELED : PG_OK;
+}
+
+static void on_done(void *ud, const pg_provider_error_t *err)
+{
+    struct oai_chat *st = ud;
+    st->ctx->upstream_end_ns = pg_now_ns();
+    if (st->stream)
+        stream_done(st, err);
+    else
+        whole_done(st, err);
+}
+
+static void on_abort(void *ud)
+{
+    struct oai_chat *st = ud;
+    st->ctx->upstream_end_ns = pg_now_ns();
+    set_error(st->ctx, PG_STR("client closed the connection"));
+    pg_call_cancel(&st->call);
+}
+
+/* Applies default_model, routes, and checks what the mock-era gateway
+ * cannot do. Answers and returns false on failure. */
+static bool chat_route(pg_fd_ctx_t *ctx, pg_request_t *q, pg_route_t *rt)
+{
+    if (q->model.n == 0 && ctx->app != NULL)
+        q->model = ctx->app->default_model;
+    if (q->model.n == 0) {
+        respond_error(ctx, 400, PG_STR("you must provide a model parameter"),
+                      T_INVALID, PG_STR("model"), PG_STR_NULL);
+        return false;
+    }
+    ctx->model = q->model;
+    if (pg_route_resolve(ctx->cfg, ctx->app, q->model, rt) != PG_OK) {
+        pg_str_t msg = pg_arena_printf(
+            &ctx->req->arena,
+            "The model `%.*s` does not exist or you do not have access to "
+            "it.", (int)q->model.n, q->model.p);
+        respond_error(ctx, 404, msg.p ? msg : PG_STR("model not found"),
+                      T_INVALID, PG_STR_NULL, PG_STR("model_not_found"));
+        return false;
+    }
+    if ((q->set & PG_SET_N) && q->n > 1) {
+        respond_error(ctx, 400,
+                      PG_STR("n > 1 is not supported by this gateway: ask "
+                             "for one choice per request."),
+                      T_INVALID, PG_STR("n"), PG_STR("unsupported_value"));
+        return false;
+    }
+    return true;
+}
+
+/* Parses and decodes the body into q. Answers and returns false on
+ * failure. */
+static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
+{
+    pg_http_req_t *req = ctx->req;
+    size_t off = 0;
+    cJSON *root = req->body.n ? pg_json_parse(req->body, &off) : NULL;
+    if (root == NULL) {
+        pg_str_t msg = pg_arena_printf(
+            &req->arena,
+            "We could not parse the JSON body of your request: %s at byte "
+            "%zu. The API expects a JSON payload.",
+            req->body.n ? "invalid JSON" : "empty body", off);
+        respond_error(ctx, 400, msg.p ? msg : PG_STR("invalid JSON body"),
+                      T_INVALID, PG_STR_NULL, PG_STR_NULL);
+        return false;
+    }
+    pg_openai_decode_err_t err;
+    int rc = pg_openai_chat_decode(&req->arena, root, q, &err);
+    cJSON_Delete(root);
+    if (rc == PG_OK)
+        return true;
+    if (rc == PG_EPARSE)
+        respond_error(ctx, err.status, err.message, T_INVALID, err.param,
+                      err.code);
+    else
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+    return false;
+}
+
+static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
+                       const pg_route_t *rt)
+{
+    const pg_cfg_provider_t *pv = &ctx->cfg->providers[rt->provider];
+    st->ctx = ctx;
+    st->req.model = rt->model;
+    st->stream = st->req.stream;
+    st->created = pg_unix_ms() / 1000;
+    memcpy(st->id, "chatcmpl-", 9);
+    pg_random_alnum(st->id + 9, 29);
+    ctx->served_model = rt->model;
+    ctx->provider = pv->pub.name;
+    ctx->stream = st->stream;
+    pg_canon_response_init(&st->acc, &ctx->req->arena);
+    pg_openai_stream_enc_init(&st->enc, &ctx->req->arena, pg_str_c(st->id),
+                              st->created, rt->model, st->req.include_usage,
+                              OAI_MAX_OUT);
+    pg_buf_init(&st->sse, OAI_MAX_OUT);
+    if (pg_arena_on_free(&ctx->req->arena, oai_cleanup, st) != PG_OK) {
+        oai_cleanup(st);
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    st->call = (struct pg_provider_call){
+        .request = &st->req,
+        .loop = ctx->loop,
+        .arena = &ctx->req->arena,
+        .provider = pv,
+        .on_event = on_event,
+        .on_done = on_done,
+        .ud = st,
+    };
+    ctx->upstream_start_ns = pg_now_ns();
+    int rc = pg_call_start(&st->call);
+    if (rc != PG_PENDING) {
+        ctx->upstream_end_ns = pg_now_ns();
+        pg_str_t msg = pg_arena_printf(&ctx->req->arena,
+                                       "The provider %.*s could not start "
+                                       "the request: %s.",
+                                       (int)pv->pub.name.n, pv->pub.name.p,
+                                       pg_strerror(rc));
+        respond_error(ctx, 502, msg.p ? msg : PG_STR("provider error"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    pg_http_req_on_abort(ctx->req, on_abort, st);
+}
+
+static void chat_completions(pg_fd_ctx_t *ctx)
+{
+    struct oai_chat *st = pg_arena_calloc(&ctx->req->arena, 1, sizeof(*st));
+    pg_route_t rt;
+    if (st == NULL) {
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    if (!chat_decode(ctx, &st->req) || !chat_route(ctx, &st->req, &rt))
+        return;
+    chat_start(ctx, st, &rt);
+}
+
+/* ---- models ---------------------------------------------------------------- */
+
+static void list_models(pg_fd_ctx_t *ctx)
+{
+    const pg_cfg_model_t *models = NULL;
+    size_t n = 0;
+    pg_buf_t b;
+    int rc;
+    pg_buf_init(&b, OAI_MAX_OUT);
+    rc = pg_route_models(ctx->cfg, ctx->app, &ctx->req->arena, &models, &n);
+    if (rc == PG_OK)
+        rc = pg_buf_append_cstr(&b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < n && rc == PG_OK; i++) {
+        pg_str_t owner = models[i].owned_by.n ? models[i].owned_by
+                                              : PG_STR("polyglot");
+        if ((i > 0 && (rc = pg_buf_append_char(&b, ','))) ||
+            (rc = pg_buf_append_char(&b, '{')) ||
+            (rc = pg_json_append_key(&b, false, "id")) ||
+            (rc = pg_json_append_string(&b, models[i].id)) ||
+            (rc = pg_buf_append_cstr(&b, ",\"object\":\"model\"")) ||
+            (rc = pg_json_append_key(&b, true, "created")) ||
+            (rc = pg_json_append_i64(&b, OAI_MODELS_CREATED)) ||
+            (rc = pg_json_append_key(&b, true, "owned_by")) ||
+            (rc = pg_json_append_string(&b, owner)) ||
+            (rc = pg_buf_append_char(&b, '}')))
+            break;
+    }
+    if (rc == PG_OK)
+        rc = pg_buf_append_cstr(&b, "]}");
+    pg_str_t body = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena,
+                                                  pg_buf_str(&b))
+                                : PG_STR_NULL;
+    pg_buf_free(&b);
+    if (body.p == NULL) {
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
+                          body);
+}
+
+/* ---- endpoint table ------------------------------------------------------------ */
+
+static void method_not_allowed(pg_fd_ctx_t *ctx, const char *allow)
+{
+    pg_http_req_t *req = ctx->req;
+    pg_str_t msg = pg_arena_printf(
+        &req->arena, "Method %.*s is not allowed for %.*s: use %s.",
+        (int)req->method.n, req->method.p, (int)req->path.n, req->path.p,
+        allow);
+    if (msg.p == NULL)
+        msg = PG_STR("method not allowed");
+    set_error(ctx, msg);
+    pg_str_t body = pg_openai_error_body(&req->arena, msg, T_INVALID,
+                                         PG_STR_NULL,
+                                         PG_STR("method_not_allowed"));
+    pg_http_header_t extra[] = {{PG_STR("Allow"), pg_str_c(allow)}};
+    (void)pg_http_respond(req, 405, PG_STR("application/json"), extra, 1,
+                          body);
+}
+
+void pg_frontdoor_openai_handle(pg_fd_ctx_t *ctx)
+{
+    pg_http_req_t *req = ctx->req;
+    pg_str_t ep = ctx->endpoint;
+    /* A trailing slash names the same endpoint, as it does for OpenAI. */
+    if (ep.n > 1 && ep.p[ep.n - 1] == '/')
+        ep.n--;
+    if (pg_str_eqc(ep, "/v1/chat/completions")) {
+        if (pg_str_eqc(req->method, "POST"))
+            chat_completions(ctx);
+        else
+            method_not_allowed(ctx, "POST");
+        return;
+    }
+    if (pg_str_eqc(ep, "/v1/models")) {
+        if (pg_str_eqc(req->method, "GET"))
+            list_models(ctx);
+        else
+            method_not_allowed(ctx, "GET");
+        return;
+    }
+    pg_str_t msg = pg_arena_printf(&req->arena, "Unknown request URL: %.*s %.*s",
+                                   (int)req->method.n, req->method.p,
+                                   (int)req->path.n, req->path.p);
+    respond_error(ctx, 404, msg.p ? msg : PG_STR("Unknown request URL"),
+                  T_INVALID, PG_STR_NULL, PG_STR("unknown_url"));
+}
