@@ -53,6 +53,7 @@ typedef struct pg_cfg_provider {
     void *instance;                         /* owned: vt->destroy at free */
     const pg_str_t *models;                 /* providers[].models */
     size_t nmodels;
+    bool supports_responses;                /* providers[].supports_responses */
 } pg_cfg_provider_t;
 
 typedef enum pg_rule_kind {
