@@ -299,21 +299,24 @@ out:
     return rc;
 }
 
-/* The reply cut after its max-th word (leading spaces kept). */
+/* The reply cut right after its max-th word (leading spaces kept). */
 static pg_str_t cut_words(pg_str_t s, int64_t max)
 {
     int64_t n = 0;
+    size_t end = 0;
     bool in_word = false;
     for (size_t i = 0; i < s.n; i++) {
         bool sp = is_space(s.p[i]);
         if (!sp && !in_word) {
             if (n == max)
-                return pg_str(s.p, i);
+                break;
             n++;
         }
+        if (!sp)
+            end = i + 1;
         in_word = !sp;
     }
-    return s;
+    return pg_str(s.p, end);
 }
 
 /* ---- building the event list --------------------------------------------- */
