@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/time.h"
 #include "gateway_internal.h"
 
