@@ -82,6 +82,7 @@ typedef struct pg_openai_stream_enc {
         pg_part_kind_t kind;
         int32_t tool_index; /* -1: not a tool call */
         bool open;
+        bool used;          /* started once: an index is never reused */
     } *blocks;              /* arena */
     size_t nblocks;
     size_t capblocks;

@@ -337,8 +337,9 @@ static int block_start(pg_openai_stream_enc_t *e, const pg_event_t *ev,
         e->blocks[e->nblocks++] = (struct pg_oai_block){.tool_index = -1};
     }
     struct pg_oai_block *b = &e->blocks[ev->index];
-    if (b->open || b->tool_index >= 0)
+    if (b->used)
         return PG_EPARSE;
+    b->used = true;
     b->open = true;
     b->kind = ev->block;
     if (ev->block != PG_PART_TOOL_CALL)

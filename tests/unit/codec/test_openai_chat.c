@@ -608,6 +608,8 @@ static void test_stream_bad_order(void **state)
     pg_event_t delta = {.kind = PG_EV_TEXT_DELTA, .index = 3,
                         .text = PG_STR("x")};
     pg_event_t stop = {.kind = PG_EV_MESSAGE_STOP};
+    pg_event_t b0 = {.kind = PG_EV_BLOCK_START, .block = PG_PART_TEXT};
+    pg_event_t s0 = {.kind = PG_EV_BLOCK_STOP};
     pg_openai_stream_enc_init(&e, &arena, PG_STR("i"), 1, PG_STR("m"), false,
                               4096);
     assert_int_equal(pg_openai_stream_enc_feed(&e, &delta, on_chunk, &cs),
@@ -617,6 +619,11 @@ static void test_stream_bad_order(void **state)
     assert_int_equal(pg_openai_stream_enc_feed(&e, &start, on_chunk, &cs),
                      PG_EPARSE);
     assert_int_equal(pg_openai_stream_enc_feed(&e, &delta, on_chunk, &cs),
+                     PG_EPARSE);
+    assert_int_equal(pg_openai_stream_enc_feed(&e, &b0, on_chunk, &cs), PG_OK);
+    assert_int_equal(pg_openai_stream_enc_feed(&e, &s0, on_chunk, &cs), PG_OK);
+    /* A block index is never started twice, even after its stop. */
+    assert_int_equal(pg_openai_stream_enc_feed(&e, &b0, on_chunk, &cs),
                      PG_EPARSE);
     assert_int_equal(pg_openai_stream_enc_feed(&e, &stop, on_chunk, &cs),
                      PG_OK);
