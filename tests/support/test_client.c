@@ -51,12 +51,18 @@ char *tc_xstrdup(const char *s)
 char *tc_xasprintf(const char *fmt, ...)
 {
     va_list ap;
+    char small[256];
+    /* Measure with a real buffer: some gcc builds warn on a NULL one. */
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
         abort();
     char *p = tc_xmalloc((size_t)n + 1);
+    if ((size_t)n < sizeof(small)) {
+        memcpy(p, small, (size_t)n + 1);
+        return p;
+    }
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
