@@ -26,6 +26,7 @@
 
 #include "base/arena.h"
 #include "base/ids.h"
+#include "base/list.h"
 #include "polyglot/polyglot.h"
 
 typedef struct pg_http_server pg_http_server_t;
