@@ -40,6 +40,7 @@ typedef struct cfg_opts {
     bool no_default_provider; /* routing without default_provider */
     const char *max_body;     /* NULL: 1KiB */
     const char *header_timeout; /* NULL: 300ms */
+    const char *idle_timeout; /* NULL: 5s */
     const char *extra_providers; /* YAML list items appended to providers */
     const char *extra_rules;  /* YAML flow items appended to routing.rules */
 } cfg_opts_t;
@@ -51,7 +52,7 @@ static char *cfg_build(const cfg_opts_t *o)
     return tc_xasprintf(
         "server: {host: 127.0.0.1, port: 0, workers: %d, max_body_bytes: %s,"
         " max_header_bytes: 4KiB,\n"
-        "         header_timeout: %s, idle_timeout: 5s, shutdown_timeout: 5s}\n"
+        "         header_timeout: %s, idle_timeout: %s, shutdown_timeout: 5s}\n"
         "providers:\n"
         "  - name: mock\n"
         "    type: mock\n"
@@ -70,6 +71,7 @@ static char *cfg_build(const cfg_opts_t *o)
         "logging: {level: info, format: json}\n",
         o->workers ? o->workers : 2, o->max_body ? o->max_body : "1KiB",
         o->header_timeout ? o->header_timeout : "300ms",
+        o->idle_timeout ? o->idle_timeout : "5s",
         o->chunks ? o->chunks : 8, o->chunk_delay_ms,
         o->extra_providers ? o->extra_providers : "",
         o->extra_rules ? o->extra_rules : "",
@@ -1656,6 +1658,141 @@ static void test_host_loop(void **state)
     free(c.body);
 }
 
+/* ---- tests: more of the HTTP contract ----------------------------------------- */
+
+static void test_405_wrong_method(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = fx_url(f, CHAT_PATH);
+    tc_response_t r = {0};
+    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    cJSON *j = assert_openai_error(&r, 405);
+    cJSON_Delete(j);
+    char *allow = tc_response_header(&r, "Allow");
+    assert_non_null(allow);
+    assert_non_null(strstr(allow, "POST"));
+    free(allow);
+    tc_response_free(&r);
+    free(url);
+    fx_free(f);
+}
+
+static void test_expect_continue_and_chunked_body(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(&(cfg_opts_t){0});
+    char *body = chat_body("mock-echo", "continue please", false, false);
+    char *url = fx_url(f, CHAT_PATH);
+    const char *const cont[] = {"Expect: 100-continue", NULL};
+    tc_response_t r = {0};
+    assert_int_equal(tc_request("POST", url, body, cont, &r), CURLE_OK);
+    if (r.status != 200)
+        fail_msg("100-continue request got %ld: %s", r.status, r.body.p);
+    assert_non_null(strstr(r.body.p, "continue please"));
+    tc_response_free(&r);
+    free(url);
+    free(body);
+
+    /* A chunked request body, split in odd places. */
+    body = chat_body("mock-echo", "chunked upload", false, false);
+    size_t n = strlen(body);
+    size_t half = n / 3;
+    char *req = tc_xasprintf(
+        "POST " CHAT_PATH " HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+        half, (int)half, body, n - half, body + half);
+    int fd = tc_raw_connect(f->port);
+    assert_true(fd >= 0);
+    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    tc_bytes_t in = {0};
+    bool closed = false;
+    if (!tc_raw_recv_responses(fd, 1, 5000, &in, &closed))
+        fail_msg("no answer to a chunked body: %s", in.p ? in.p : "");
+    tc_http_msg_t m;
+    size_t used;
+    assert_int_equal(tc_http_parse(in.p, in.n, &m, 1, &used), 1);
+    if (m.status != 200)
+        fail_msg("chunked body got %d: %s", m.status, m.body);
+    assert_non_null(strstr(m.body, "chunked upload"));
+    tc_http_msg_free(&m);
+    tc_bytes_free(&in);
+    close(fd);
+    free(req);
+    free(body);
+    fx_free(f);
+}
+
+static void test_idle_timeout_closes(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(&(cfg_opts_t){.idle_timeout = "300ms"});
+    int fd = tc_raw_connect(f->port);
+    assert_true(fd >= 0);
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    tc_bytes_t in = {0};
+    bool closed = false;
+    assert_true(tc_raw_recv_responses(fd, 1, 3000, &in, &closed));
+    assert_false(closed);
+    long long t0 = mono_ms();
+    tc_raw_recv(fd, 3000, 1 << 20, &in, &closed);
+    long long idle = mono_ms() - t0;
+    if (!closed)
+        fail_msg("keep-alive connection still open after %lld ms idle", idle);
+    assert_true(idle >= 200);
+    assert_true(idle < 2500);
+    tc_bytes_free(&in);
+    close(fd);
+    fx_free(f);
+}
+
+static void test_client_abort_mid_stream(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 50, .chunks = 16});
+    char *body = chat_body("mock-echo",
+                           "a b c d e f g h i j k l m n o p q r s t u v w x",
+                           true, false);
+    char *req = raw_post(CHAT_PATH, body, "X-Request-ID: abort-1\r\n");
+    int fd = tc_raw_connect(f->port);
+    assert_true(fd >= 0);
+    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    tc_bytes_t in = {0};
+    bool closed = false;
+    /* Read until the stream has started, then hang up. */
+    while (!closed && (in.p == NULL || !strstr(in.p, "data:")))
+        if (tc_raw_recv(fd, 3000, 1, &in, &closed) == 0)
+            break;
+    assert_non_null(in.p);
+    assert_non_null(strstr(in.p, "data:"));
+    assert_null(strstr(in.p, "[DONE]"));
+    close(fd);
+    const char *const needles[] = {"\"request_id\":\"abort-1\"", NULL};
+    char *line = wait_log(&f->log, needles);
+    if (line == NULL)
+        fail_msg("no access log line for the aborted stream");
+    assert_non_null(strstr(line, "\"client_aborted\":1"));
+    free(line);
+    /* The gateway keeps serving. */
+    char *b2 = chat_body("mock-echo", "after the abort", false, false);
+    tc_response_t r;
+    post_chat(f, b2, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.p, "after the abort"));
+    tc_response_free(&r);
+    /* Shutdown does not wait for the abandoned stream. */
+    long long t0 = mono_ms();
+    assert_int_equal(pg_gateway_shutdown(f->gw, 5000), PG_OK);
+    assert_true(mono_ms() - t0 < 2000);
+    free(b2);
+    tc_bytes_free(&in);
+    free(req);
+    free(body);
+    fx_free(f);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1685,6 +1822,10 @@ int main(void)
         cmocka_unit_test(test_setters_busy_after_start),
         cmocka_unit_test(test_register_provider),
         cmocka_unit_test(test_host_loop),
+        cmocka_unit_test(test_405_wrong_method),
+        cmocka_unit_test(test_expect_continue_and_chunked_body),
+        cmocka_unit_test(test_idle_timeout_closes),
+        cmocka_unit_test(test_client_abort_mid_stream),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
