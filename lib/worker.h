@@ -25,6 +25,7 @@ typedef struct pg_worker {
     uv_thread_t thread;
     uv_async_t stop_async;          /* host thread -> loop: start draining */
     uv_timer_t drain_timer;         /* polls for the end of the drain */
+    uv_prepare_t log_flush;         /* flushes batched log lines each turn */
     uv_os_sock_t fd;                /* bound listener; owned until the server takes it */
     pg_http_server_t *server;
     pg_dispatch_t dispatch;

@@ -106,17 +106,47 @@ int pg_json_append_string(pg_buf_t *b, pg_str_t s)
 
 int pg_json_append_key(pg_buf_t *b, bool comma, const char *key)
 {
-    int rc;
-    if (comma && (rc = pg_buf_append_char(b, ',')))
+    /* Keys are our own ASCII literals: no escaping needed, one append. */
+    size_t n = strlen(key);
+    int rc = pg_buf_reserve(b, n + 4);
+    if (rc != PG_OK)
         return rc;
-    if ((rc = pg_json_append_string(b, (pg_str_t){key, strlen(key)})))
-        return rc;
-    return pg_buf_append_char(b, ':');
+    char *p = b->p + b->n;
+    if (comma)
+        *p++ = ',';
+    *p++ = '"';
+    memcpy(p, key, n);
+    p += n;
+    *p++ = '"';
+    *p++ = ':';
+    b->n = (size_t)(p - b->p);
+    b->p[b->n] = '\0';
+    return PG_OK;
 }
 
 int pg_json_append_i64(pg_buf_t *b, int64_t v)
 {
-    return pg_buf_printf(b, "%lld", (long long)v);
+    char tmp[24];
+    size_t n = pg_i64_to_chars(v, tmp);
+    return pg_buf_append(b, tmp, n);
+}
+
+size_t pg_i64_to_chars(int64_t v, char out[24])
+{
+    /* Digits are produced backwards into a scratch buffer, then copied:
+     * cheaper than printf by an order of magnitude on the hot path. */
+    char rev[24];
+    size_t k = 0, n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        rev[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[n++] = '-';
+    while (k > 0)
+        out[n++] = rev[--k];
+    return n;
 }
 
 int pg_json_append_double(pg_buf_t *b, double v)

@@ -14,9 +14,12 @@
 /* Appends s as a JSON string literal, quotes included, escaping what JSON
  * requires. Bytes that are not valid UTF-8 become U+FFFD. */
 PG_WUR int pg_json_append_string(pg_buf_t *b, pg_str_t s);
-/* Appends "key": (with the comma before it when comma is true). */
+/* Appends "key": (with the comma before it when comma is true). key is
+ * one of our own ASCII literals: it is not escaped. */
 PG_WUR int pg_json_append_key(pg_buf_t *b, bool comma, const char *key);
 PG_WUR int pg_json_append_i64(pg_buf_t *b, int64_t v);
+/* Writes v in decimal into out (no NUL); returns the length (<= 20). */
+size_t pg_i64_to_chars(int64_t v, char out[24]);
 /* Appends a double the way JSON needs it (no inf/nan: those become null). */
 PG_WUR int pg_json_append_double(pg_buf_t *b, double v);
 
@@ -28,5 +31,12 @@ pg_str_t pg_json_str(const cJSON *item);
 /* Parses text[0..len) with cJSON (which needs no NUL terminator here).
  * On failure returns NULL and stores the byte offset of the error. */
 cJSON *pg_json_parse(pg_str_t text, size_t *err_offset);
+
+/* Parses text into a cJSON-shaped tree whose nodes and strings live in
+ * arena (json_parse.c): no malloc per node. The tree is read-only and dies
+ * with the arena: never cJSON_Delete it. NULL on malformed JSON (or OOM),
+ * with the byte offset where parsing stopped in *err_offset. */
+#include "base/arena.h"
+cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset);
 
 #endif

@@ -1,11 +1,13 @@
 /* log.c: builds each line in a fixed buffer and hands it to the sink. */
 #include "base/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/json.h"
 #include "base/str.h"
 #include "base/time.h"
 
@@ -27,23 +29,48 @@ static void put(line_t *l, const char *p, size_t n)
     l->n += n;
 }
 
+/* Like put, but a run too long for the line is cut (at a UTF-8 character
+ * boundary) rather than dropped, so a huge value still shows its start. */
+static void put_run(line_t *l, const char *p, size_t n)
+{
+    size_t room = l->cut ? 0 : sizeof(l->buf) - 8 - l->n;
+    if (n > room) {
+        n = room;
+        while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+            n--;
+        memcpy(l->buf + l->n, p, n);
+        l->n += n;
+        l->cut = true;
+        return;
+    }
+    put(l, p, n);
+}
+
 static void putc_(line_t *l, char c) { put(l, &c, 1); }
 static void puts_(line_t *l, const char *s) { put(l, s, strlen(s)); }
 
-/* A JSON string body (no quotes); control characters escaped. */
+/* A JSON string body (no quotes); control characters escaped. Runs that
+ * need no escaping are copied in one go. */
 static void put_json_escaped(line_t *l, pg_str_t s)
 {
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
+    size_t i = 0;
+    while (i < s.n) {
+        size_t start = i;
+        while (i < s.n && (unsigned char)s.p[i] >= 0x20 && s.p[i] != '"' &&
+               s.p[i] != '\\')
+            i++;
+        if (i > start)
+            put_run(l, s.p + start, i - start);
+        if (i >= s.n)
+            break;
+        unsigned char c = (unsigned char)s.p[i++];
         if (c == '"' || c == '\\') {
-            putc_(l, '\\');
-            putc_(l, (char)c);
-        } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            puts_(l, esc);
+            char esc[2] = {'\\', (char)c};
+            put(l, esc, 2);
         } else {
-            putc_(l, (char)c);
+            static const char hex[] = "0123456789abcdef";
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(l, esc, 6);
         }
     }
 }
@@ -68,14 +95,75 @@ static void put_text_value(line_t *l, pg_str_t s)
 static void put_number(line_t *l, const pg_log_field_t *f)
 {
     char num[48];
+    size_t n;
     if (f->type == PG_LF_MS) {
         int64_t us = f->i < 0 ? 0 : f->i;
-        snprintf(num, sizeof(num), "%lld.%03lld", (long long)(us / 1000),
-                 (long long)(us % 1000));
+        int64_t frac = us % 1000;
+        n = pg_i64_to_chars(us / 1000, num);
+        num[n++] = '.';
+        num[n++] = (char)('0' + frac / 100);
+        num[n++] = (char)('0' + frac / 10 % 10);
+        num[n++] = (char)('0' + frac % 10);
     } else {
-        snprintf(num, sizeof(num), "%lld", (long long)f->i);
+        n = pg_i64_to_chars(f->i, num);
     }
-    puts_(l, num);
+    put(l, num, n);
+}
+
+/* Formatting the timestamp (gmtime + strftime) costs more than the rest
+ * of a line; each thread keeps the text of the current second. */
+static void put_timestamp(line_t *l)
+{
+    static _Thread_local int64_t cached_sec = -1;
+    static _Thread_local char cached[25];
+    int64_t ms = pg_unix_ms();
+    if (ms / 1000 != cached_sec) {
+        pg_format_utc_ms(ms, cached);
+        cached_sec = ms / 1000;
+    }
+    int frac = (int)(ms % 1000);
+    cached[20] = (char)('0' + frac / 100);
+    cached[21] = (char)('0' + frac / 10 % 10);
+    cached[22] = (char)('0' + frac % 10);
+    put(l, cached, 24);
+}
+
+/* Per-thread batching of stderr lines (see pg_log_batch_enable). */
+static _Thread_local bool batch_on;
+static _Thread_local size_t batch_n;
+static _Thread_local char batch_buf[32 * 1024];
+
+/* Whole lines in one write(2) each, so lines from several workers never
+ * interleave (writes to a pipe or file up to PIPE_BUF are atomic, and
+ * our lines are at most PG_LOG_LINE_MAX). */
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* stderr is gone: nothing sensible to do */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void pg_log_batch_enable(void) { batch_on = true; }
+
+void pg_log_batch_flush(void)
+{
+    /* Write whole lines only, each batch in one write: a batch is at most
+     * 32 KiB, so a line never straddles two writes. */
+    if (batch_n > 0)
+        write_all(batch_buf, batch_n);
+    batch_n = 0;
+}
+
+void pg_log_batch_disable(void)
+{
+    pg_log_batch_flush();
+    batch_on = false;
 }
 
 /* The tail goes into the 8 bytes put() keeps free, so a cut line still
@@ -99,9 +187,16 @@ static void emit(const pg_logger_t *lg, pg_log_level_t lvl, line_t *l)
         return;
     }
     l->buf[l->n++] = '\n';
-    /* One write(2) per line so lines from several workers never interleave. */
-    ssize_t w = write(STDERR_FILENO, l->buf, l->n);
-    (void)w;
+    if (batch_on) {
+        if (batch_n + l->n > sizeof(batch_buf))
+            pg_log_batch_flush();
+        memcpy(batch_buf + batch_n, l->buf, l->n);
+        batch_n += l->n;
+        if (lvl <= PG_LOG_WARN)
+            pg_log_batch_flush(); /* problems are never held back */
+        return;
+    }
+    write_all(l->buf, l->n);
 }
 
 void pg_log_fields(const pg_logger_t *lg, pg_log_level_t lvl, const char *msg,
@@ -110,18 +205,16 @@ void pg_log_fields(const pg_logger_t *lg, pg_log_level_t lvl, const char *msg,
     if (!pg_log_enabled(lg, lvl))
         return;
     line_t l = {.n = 0, .cut = false};
-    char ts[25];
-    pg_format_utc_ms(pg_unix_ms(), ts);
     if (lg->json) {
         puts_(&l, "{\"ts\":\"");
-        puts_(&l, ts);
+        put_timestamp(&l);
         puts_(&l, "\",\"level\":\"");
         puts_(&l, pg_log_level_name(lvl));
         puts_(&l, "\",\"msg\":\"");
         put_json_escaped(&l, pg_str_c(msg));
         putc_(&l, '"');
     } else {
-        puts_(&l, ts);
+        put_timestamp(&l);
         putc_(&l, ' ');
         puts_(&l, pg_log_level_name(lvl));
         putc_(&l, ' ');

@@ -50,6 +50,15 @@ void pg_log_fields(const pg_logger_t *lg, pg_log_level_t lvl, const char *msg,
 void pg_logf(const pg_logger_t *lg, pg_log_level_t lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Batching for a worker thread: while enabled, lines this thread writes
+ * to stderr (the default sink) collect in a per-thread buffer instead of
+ * costing one write(2) each; the worker calls pg_log_batch_flush once per
+ * loop iteration, before the loop blocks. Warnings and errors flush at
+ * once. A host's sink is always called line by line. */
+void pg_log_batch_enable(void);
+void pg_log_batch_flush(void);
+void pg_log_batch_disable(void);
+
 const char *pg_log_level_name(pg_log_level_t lvl);
 /* "error" | "warn" | "info" | "debug" -> level; PG_EPARSE otherwise. */
 int pg_log_level_parse(pg_str_t s, pg_log_level_t *out);

@@ -305,7 +305,8 @@ static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
 {
     pg_http_req_t *req = ctx->req;
     size_t off = 0;
-    cJSON *root = req->body.n ? pg_json_parse(req->body, &off) : NULL;
+    cJSON *root = req->body.n ? pg_json_parse_arena(&req->arena, req->body, &off)
+                               : NULL;
     if (root == NULL) {
         pg_str_t msg = pg_arena_printf(
             &req->arena,
@@ -317,8 +318,8 @@ static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
         return false;
     }
     pg_openai_decode_err_t err;
+    /* The tree lives in the request arena: nothing to delete. */
     int rc = pg_openai_chat_decode(&req->arena, root, q, &err);
-    cJSON_Delete(root);
     if (rc == PG_OK)
         return true;
     if (rc == PG_EPARSE)

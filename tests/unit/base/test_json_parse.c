@@ -1,0 +1,128 @@
+/* test_json_parse.c: lib/base/json_parse.c, checked against cJSON's own
+ * parser: same trees for valid input, a refusal (with an offset) for
+ * invalid input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/arena.h"
+#include "base/json.h"
+#include "base/str.h"
+
+static void assert_same_as_cjson(const char *text)
+{
+    pg_arena_t a;
+    pg_arena_init(&a, 256);
+    size_t off = 0;
+    cJSON *ours = pg_json_parse_arena(&a, pg_str_c(text), &off);
+    cJSON *theirs = cJSON_Parse(text);
+    if (ours == NULL)
+        fail_msg("refused valid JSON at %zu: %s", off, text);
+    assert_non_null(theirs);
+    char *p1 = cJSON_PrintUnformatted(ours);
+    char *p2 = cJSON_PrintUnformatted(theirs);
+    assert_string_equal(p1, p2);
+    cJSON_free(p1);
+    cJSON_free(p2);
+    cJSON_Delete(theirs);
+    pg_arena_destroy(&a);
+}
+
+static void test_valid_documents(void **state)
+{
+    const char *docs[] = {
+        "{}", "[]", "0", "-0", "1.5e3", "-12.25E-2", "true", "false", "null",
+        "\"\"", "\" spaced \\\" quote \\\\ slash \\/ \\b\\f\\n\\r\\t\"",
+        "\"\\u00e9\\u4e2d\\ud83d\\ude00\"",
+        " { \"a\" : [ 1 , 2 , { \"b\" : null } ] , \"c\" : \"d\" } ",
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"hi\"}]}],\"temperature\":0}",
+        "[[[[[[[[[[1]]]]]]]]]]",
+        "{\"dup\":1,\"dup\":2}",
+        "12345678901234567890",
+        "\"caf\xc3\xa9\"",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+        assert_same_as_cjson(docs[i]);
+}
+
+static void test_lookup_and_types(void **state)
+{
+    pg_arena_t a;
+    pg_arena_init(&a, 0);
+    const char text[] = "{\"s\":\"x\",\"n\":3000000000,\"arr\":[1,2,3],\"o\":{}}";
+    cJSON *root = pg_json_parse_arena(&a, pg_str(text, sizeof(text) - 1), NULL);
+    assert_non_null(root);
+    assert_true(cJSON_IsObject(root));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "s")->valuestring, "x");
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "n");
+    assert_true(cJSON_IsNumber(n));
+    assert_int_equal(n->valueint, 2147483647); /* saturated like cJSON */
+    assert_true(n->valuedouble == 3000000000.0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "arr")), 3);
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "o")));
+    pg_arena_destroy(&a);
+}
+
+static void test_invalid_documents(void **state)
+{
+    const char *bad[] = {
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01",
+        "1.", ".5", "+1", "1e", "-", "NaN", "Infinity", "tru", "nul",
+        "\"unterminated", "\"bad \\x escape\"", "\"\\u12G4\"",
+        "\"\\ud800\"", "\"\\udc00\"", "\"ctl \x01 char\"", "1 2", "[1] x",
+        "{\"a\":1}}", "// comment\n1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        size_t off = 999999;
+        cJSON *r = pg_json_parse_arena(&a, pg_str_c(bad[i]), &off);
+        if (r != NULL)
+            fail_msg("accepted invalid JSON: %s", bad[i]);
+        assert_true(off <= strlen(bad[i]));
+        pg_arena_destroy(&a);
+    }
+}
+
+static void test_depth_limit(void **state)
+{
+    char deep[2000];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    pg_arena_t a;
+    pg_arena_init(&a, 0);
+    assert_null(pg_json_parse_arena(&a, pg_str(deep, sizeof(deep)), NULL));
+    pg_arena_destroy(&a);
+}
+
+static void test_not_terminated_buffer(void **state)
+{
+    /* The parser must not read past text.n: the number runs to the end. */
+    char *buf = malloc(3);
+    memcpy(buf, "123", 3);
+    pg_arena_t a;
+    pg_arena_init(&a, 0);
+    cJSON *r = pg_json_parse_arena(&a, pg_str(buf, 3), NULL);
+    assert_non_null(r);
+    assert_int_equal(r->valueint, 123);
+    pg_arena_destroy(&a);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_documents),
+        cmocka_unit_test(test_lookup_and_types),
+        cmocka_unit_test(test_invalid_documents),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_not_terminated_buffer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
