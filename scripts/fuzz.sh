@@ -23,7 +23,7 @@ for t in $targets; do
   [ -d "$seeds" ] || seeds=""
   if "$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=1 \
        "build-fuzz/corpus/$name" $seeds >"build-fuzz/$name.log" 2>&1; then
-    echo "fuzz: $name ok ($(grep -o 'stat::number_of_executed_runs: *[0-9]*' "build-fuzz/$name.log" | awk '{print $2}') runs in ${secs}s)"
+    echo "fuzz: $name ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | awk '{print $2}') runs in ${secs}s)"
   else
     echo "fuzz: $name FAILED"; tail -n 40 "build-fuzz/$name.log"; fail=1
   fi
