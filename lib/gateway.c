@@ -328,12 +328,17 @@ static int bind_sockets(pg_gateway_t *gw, const char *host, int port,
 
 /* ---- start / shutdown ------------------------------------------------------ */
 
-static void stop_workers(pg_gateway_t *gw, int timeout_ms)
+static int stop_workers(pg_gateway_t *gw, int timeout_ms)
 {
+    int rc = PG_OK;
     for (int i = 0; i < gw->nworkers; i++)
         pg_worker_stop(&gw->workers[i], timeout_ms);
-    for (int i = 0; i < gw->nworkers; i++)
-        pg_worker_join(&gw->workers[i]);
+    for (int i = 0; i < gw->nworkers; i++) {
+        int jrc = pg_worker_join(&gw->workers[i]);
+        if (rc == PG_OK)
+            rc = jrc;
+    }
+    return rc;
 }
 
 static void release_running(pg_gateway_t *gw)
@@ -435,11 +440,11 @@ int pg_gateway_shutdown(pg_gateway_t *gw, int timeout_ms)
         pg_worker_begin_drain(&gw->workers[0], timeout_ms);
         return PG_PENDING;
     }
-    stop_workers(gw, timeout_ms);
+    rc = stop_workers(gw, timeout_ms);
     release_running(gw);
     gw->state = GW_STOPPED;
     pg_logf(&gw->logger, PG_LOG_INFO, "stopped");
-    return PG_OK;
+    return rc;
 }
 
 void pg_gateway_free(pg_gateway_t *gw)

@@ -182,17 +182,22 @@ void pg_worker_begin_drain(pg_worker_t *w, int timeout_ms)
     uv_timer_start(&w->drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
 }
 
-void pg_worker_join(pg_worker_t *w)
+int pg_worker_join(pg_worker_t *w)
 {
     if (!w->own_thread)
-        return;
+        return PG_OK;
     if (w->thread_started)
         uv_thread_join(&w->thread);
     else
         uv_run(w->loop, UV_RUN_DEFAULT); /* start failed: close it here */
     int rc = uv_loop_close(&w->own_loop);
-    if (rc != 0)
-        pg_logf(&w->gw->logger, PG_LOG_ERROR,
-                "worker %d: loop closed with handles left (%s)", w->index,
-                uv_err_name(rc));
+    if (rc != 0) {
+        /* A handle we never closed: a bug, reported to the caller so that
+         * every test that shuts a gateway down checks for it. */
+        pg__failf(w->gw, "worker %d: loop closed with handles left (%s)",
+                  w->index, uv_err_name(rc));
+        pg_logf(&w->gw->logger, PG_LOG_ERROR, "%s", w->gw->errmsg);
+        return PG_ESTATE;
+    }
+    return PG_OK;
 }

@@ -48,7 +48,8 @@ void pg_worker_stop(pg_worker_t *w, int timeout_ms);
 /* Begins the drain; loop thread only (host-loop mode calls it directly). */
 void pg_worker_begin_drain(pg_worker_t *w, int timeout_ms);
 /* Joins the thread and closes the worker's own loop. Host thread, after
- * pg_worker_stop. */
-void pg_worker_join(pg_worker_t *w);
+ * pg_worker_stop. PG_ESTATE (and gw's last error) when the loop still had
+ * handles: every handle must be closed by then. */
+int pg_worker_join(pg_worker_t *w);
 
 #endif

@@ -98,8 +98,9 @@ PG_EXTERN int pg_gateway_port(const pg_gateway_t *gw);
 
 /** Stops accepting, lets in-flight requests finish for up to timeout_ms
  * (negative: the config's server.shutdown_timeout), then closes what is
- * left. With the gateway's own threads it returns when they have exited
- * (PG_OK). With a host loop it must be called on that loop's thread; it
+ * left. With the gateway's own threads it returns when they have exited:
+ * PG_OK, or PG_ESTATE if a worker's loop still held a handle (a bug; the
+ * last error names the worker). With a host loop it must be called on that loop's thread; it
  * starts the drain and returns PG_PENDING: the host keeps running its loop
  * until the gateway's handles are closed, then may call pg_gateway_free. */
 PG_EXTERN int pg_gateway_shutdown(pg_gateway_t *gw, int timeout_ms);
