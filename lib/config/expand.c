@@ -149,8 +149,10 @@ static int expand_scalar(walker_t *w, pg_ynode_t *n, long provider)
         df->next = *w->deferred;
         *w->deferred = df;
     }
-    /* The value is unusable; make it empty so later checks see "". */
+    /* The value is unusable: later stages skip it rather than report a
+     * second problem about the same value. */
     n->scalar = PG_STR("");
+    n->bad = true;
     return PG_OK;
 }
 

@@ -92,6 +92,8 @@ static void report_bad(pg_cfg_ctx_t *c, const pg_ynode_t *n,
 
 static int parse_str(pg_cfg_ctx_t *c, const pg_ynode_t *n, pg_str_t *out)
 {
+    if (n != NULL && n->bad)
+        return PG_ECONFIG; /* reported by the expansion */
     if (!pg__cfg_want_scalar(c, n, "a string"))
         return PG_ECONFIG;
     *out = pg_arena_strdup(c->out, n->scalar);
@@ -280,6 +282,8 @@ int pg__cfg_field(pg_cfg_ctx_t *c, const pg_cfg_field_t *f,
     int64_t v = 0;
     uint64_t u = 0;
     int rc;
+    if (n != NULL && n->bad)
+        return PG_ECONFIG; /* reported by the expansion */
     switch (f->kind) {
     case PG_CFG_STR: return parse_str(c, n, dst);
     case PG_CFG_CSTR: {

@@ -31,6 +31,9 @@ typedef struct pg_ynode {
     /* SCALAR: a plain (unquoted) "", "~" or "null": the key reads as
      * absent. */
     bool null;
+    /* SCALAR: its value could not be expanded; the problem is reported
+     * (or deferred) already, so later stages skip the node silently. */
+    bool bad;
     pg_str_t scalar;       /* SCALAR: the text; env expansion replaces it */
     pg_yentry_t *entries;  /* MAP: in document order, no duplicates */
     struct pg_ynode *items;/* SEQ: linked through next */
