@@ -178,13 +178,35 @@ static void settle_deferred(build_t *b, const pg_cfg_deferred_t *df)
     }
 }
 
-static void fill_provider(pg_cfg_provider_t *out,
-                          const pg_cfg_provider_raw_t *p,
-                          const struct pg_provider_vtable *vt)
+/* The provider's options: its mock or options block, plus the top-level
+ * keys CONFIG.md gives a type (anthropic_version) as one more option. */
+static int provider_options(pg_arena_t *a, const pg_cfg_provider_raw_t *p,
+                            pg_cfg_kvs_t *out)
+{
+    *out = pg_str_eqc(p->type, "mock") ? p->mock : p->options;
+    if (p->anthropic_version.p == NULL)
+        return PG_OK;
+    pg_kv_t *kv = pg_arena_calloc(a, out->n + 1, sizeof(*kv));
+    if (kv == NULL)
+        return PG_ENOMEM;
+    if (out->n > 0)
+        memcpy(kv, out->kv, out->n * sizeof(*kv));
+    kv[out->n].key = PG_STR("anthropic_version");
+    kv[out->n].value = p->anthropic_version;
+    out->kv = kv;
+    out->n++;
+    return PG_OK;
+}
+
+static int fill_provider(pg_arena_t *a, pg_cfg_provider_t *out,
+                         const pg_cfg_provider_raw_t *p,
+                         const struct pg_provider_vtable *vt)
 {
     pg_provider_config_t *pub = &out->pub;
-    bool is_mock = pg_str_eqc(p->type, "mock");
-    const pg_cfg_kvs_t *opts = is_mock ? &p->mock : &p->options;
+    pg_cfg_kvs_t all;
+    const pg_cfg_kvs_t *opts = &all;
+    if (provider_options(a, p, &all) != PG_OK)
+        return PG_ENOMEM;
     pub->name = p->name;
     pub->type = p->type;
     pub->api_key = p->api_key.p ? p->api_key : PG_STR("");
@@ -202,6 +224,7 @@ static void fill_provider(pg_cfg_provider_t *out,
     out->models = p->models.s;
     out->nmodels = p->models.n;
     out->supports_responses = p->supports_responses;
+    return PG_OK;
 }
 
 /* Kept providers, in document order, with their final indices. */
@@ -220,9 +243,10 @@ static int build_providers(build_t *b)
         b->index[i] = -1;
         if (!pl->ok[i] || b->dropped[i])
             continue;
-        fill_provider(&out[k],
-                      &((const pg_cfg_provider_raw_t *)pl->items)[i],
-                      b->vt[i]);
+        if (fill_provider(&b->cfg->arena, &out[k],
+                          &((const pg_cfg_provider_raw_t *)pl->items)[i],
+                          b->vt[i]) != PG_OK)
+            return pg__cfg_oom(b->c);
         b->index[i] = (int)k++;
     }
     b->cfg->providers = out;

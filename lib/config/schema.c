@@ -351,10 +351,8 @@ int pg__cfg_apply(pg_cfg_ctx_t *c, const pg_ynode_t *n,
         if (i == t->nfields) {
             /* The path names the key itself: "apps[1].fronddoor". */
             pg__cfg_unknown_key(c, e->key, t);
-        } else if (t->fields[i].kind == PG_CFG_UNSUPPORTED ||
-                   !absent(e->value)) {
-            /* A null value ("key:" or "key: ~") reads as absent, except
-             * for keys that are not built, whose null is their off form. */
+        } else if (!absent(e->value)) {
+            /* A null value ("key:" or "key: ~") reads as absent. */
             if (i < 64)
                 seen[i] = true;
             rc = pg__cfg_field(c, &t->fields[i], e->value, base);

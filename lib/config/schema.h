@@ -78,8 +78,9 @@ typedef enum pg_cfg_kind {
     PG_CFG_REF,       /* int: a provider name, resolved later (-1: none) */
     PG_CFG_CUSTOM,    /* parse(ctx, node, base + off) */
     PG_CFG_UNSUPPORTED/* known key, not built: msg (or "<key> is not
-                         implemented in this version"); null or false
-                         values are accepted as "off" when off_ok */
+                         implemented in this version"); "false" is
+                         accepted as "off" when off_ok (null, like for
+                         every key, reads as absent) */
 } pg_cfg_kind_t;
 
 typedef struct pg_cfg_table pg_cfg_table_t;

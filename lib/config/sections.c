@@ -81,6 +81,8 @@ static const pg_cfg_field_t provider_fields[] = {
     F("models", PG_CFG_STRS, pg_cfg_provider_raw_t, models),
     F("mock", PG_CFG_KVS, pg_cfg_provider_raw_t, mock),
     F("options", PG_CFG_KVS, pg_cfg_provider_raw_t, options),
+    F("anthropic_version", PG_CFG_STR, pg_cfg_provider_raw_t,
+      anthropic_version),
 };
 static const pg_cfg_table_t provider_table =
     PG_CFG_TABLE(provider_fields, pg_cfg_provider_raw_t, provider_init);

@@ -543,6 +543,36 @@ static void test_secret_never_echoed(void **state)
     assert_diag(&b.d, "providers[1].api_key", "expected a string");
 }
 
+static void test_anthropic_version_option(void **state)
+{
+    built_t b;
+    build_ok(&b, "providers:\n"
+                 "  - {name: a, type: fake, anthropic_version: 2023-06-01, "
+                 "options: {x: y}}\n"
+                 "  - {name: b, type: fake, anthropic_version: v}\n");
+    const pg_provider_config_t *pub = &b.cfg->providers[0].pub;
+    assert_int_equal(pub->noptions, 2);
+    assert_true(str_is(pg_provider_config_option(pub, "x"), "y"));
+    assert_true(str_is(pg_provider_config_option(pub, "anthropic_version"),
+                       "2023-06-01"));
+    pub = &b.cfg->providers[1].pub;
+    assert_int_equal(pub->noptions, 1);
+    assert_true(str_is(pg_provider_config_option(pub, "anthropic_version"),
+                       "v"));
+    pg_config_unref(b.cfg);
+}
+
+static void test_null_reads_as_absent(void **state)
+{
+    built_t b;
+    build_ok(&b, "server: {tls: , port: ~}\nadmin: {}\nstorage:\n"
+                 "apps:\n  - {name: a, path: /a, model_routing: ~, "
+                 "shadow: {}, provider: }\n");
+    assert_int_equal(b.cfg->server.port, 8080);
+    assert_int_equal(b.cfg->apps[0].provider, -1);
+    pg_config_unref(b.cfg);
+}
+
 static void test_refcount(void **state)
 {
     built_t b;
@@ -595,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_app_off_forms),
         cmocka_unit_test(test_not_built_sections),
         cmocka_unit_test(test_secret_never_echoed),
+        cmocka_unit_test(test_anthropic_version_option),
+        cmocka_unit_test(test_null_reads_as_absent),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_errbuf_counts),
     };
