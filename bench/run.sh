@@ -35,30 +35,35 @@ done
 
 tick=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$pid/stat"; }
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$pid/status"; }
 
 # run NAME SECONDS URL [LUA]: one wrk run; prints a result row.
 run() {
   local name=$1 secs=$2 url=$3 lua=${4:-}
-  local before after out reqs
+  local before after out reqs ubefore uafter
   before=$(cpu_ticks)
+  ubefore=$(user_ticks)
   if [ -n "$lua" ]; then
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$lua" "$url")
   else
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "$url")
   fi
   after=$(cpu_ticks)
+  uafter=$(user_ticks)
   reqs=$(echo "$out" | awk '/requests in/{print $1}')
   local rps p50 p99 errs
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   p50=$(echo "$out" | awk '$1=="50%"{print $2}')
   p99=$(echo "$out" | awk '$1=="99%"{print $2}')
   errs=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
-  local cpu_us
+  local cpu_us user_us
   cpu_us=$(awk -v a="$after" -v b="$before" -v t="$tick" -v r="$reqs" \
     'BEGIN{ if (r>0) printf "%.2f", (a-b)/t*1e6/r; else print "n/a" }')
-  printf '%-22s %9s req/s  p50 %-8s p99 %-8s cpu/req %6s us  rss %6s KiB %s\n' \
-    "$name" "$rps" "$p50" "$p99" "$cpu_us" "$(rss_kib)" "$errs"
+  user_us=$(awk -v a="$uafter" -v b="$ubefore" -v t="$tick" -v r="$reqs" \
+    'BEGIN{ if (r>0) printf "%.2f", (a-b)/t*1e6/r; else print "n/a" }')
+  printf '%-24s %9s req/s  p50 %-8s p99 %-8s cpu/req %6s us (user %5s)  rss %6s KiB %s\n' \
+    "$name" "$rps" "$p50" "$p99" "$cpu_us" "$user_us" "$(rss_kib)" "$errs"
 }
 
 echo "polyglot bench: $(nproc) cores, $(uname -m), $CONNS connections, $THREADS wrk thread(s), $WORKERS gateway worker(s)"
