@@ -208,6 +208,10 @@ typedef struct pg_provider_config {
      * type the keys of providers[].options. */
     const pg_kv_t *options;
     size_t noptions;
+    /* The environment variable api_key came from ("OPENAI_API_KEY" for
+     * ${OPENAI_API_KEY:-}); empty when it was written literally. Safe to
+     * show: it names the secret, it is not the secret. */
+    pg_str_t api_key_env;
     uint64_t connect_timeout_ms;
     uint64_t first_byte_timeout_ms;
     uint64_t idle_timeout_ms;
@@ -239,10 +243,20 @@ PG_EXTERN void *pg_provider_call_get_data(pg_provider_call_t *call);
 
 /** Delivers one event to the client side, in order. Events must form a
  * well-formed stream: MESSAGE_START first, blocks started before their
- * deltas, MESSAGE_STOP last. Returns PG_OK, or PG_ECANCELED when the client
- * is gone (the provider then stops; cancel() follows). Never re-entered:
- * the gateway does not call the provider back from inside emit. */
+ * deltas, MESSAGE_STOP last. Returns PG_OK; PG_PENDING when the event was
+ * taken but the client reads slower than the provider produces: stop
+ * producing until the gateway calls the vtable's resume() (providers
+ * without resume may go on; what they send is queued); or PG_ECANCELED
+ * when the client is gone (the provider then stops; cancel() follows).
+ * Never re-entered: the gateway does not call the provider back from
+ * inside emit. */
 PG_EXTERN int pg_provider_call_emit(pg_provider_call_t *call, const pg_event_t *ev);
+
+/** Headers of the upstream's answer to relay to the client with a
+ * successful response (rate-limit headers, Retry-After). Copied. Call
+ * before the first emit; later calls are ignored. PG_OK or PG_ENOMEM. */
+PG_EXTERN int pg_provider_call_set_headers(pg_provider_call_t *call,
+                                           const pg_kv_t *headers, size_t n);
 
 /** A failure as the provider reports it. */
 typedef struct pg_provider_error {
@@ -250,6 +264,15 @@ typedef struct pg_provider_error {
     pg_str_t type;       /* "invalid_request_error", "rate_limit_error"... */
     pg_str_t message;    /* safe to show the client: never a key */
     pg_str_t param;      /* the request field at fault, when known */
+    /* The failure came before any part of the answer (connect error,
+     * timeout before the first byte, 429, 500, 502, 503, 529) and after
+     * the provider's own retries: the gateway may try the next provider
+     * of the routing's failover list. */
+    bool retryable;
+    /* Upstream headers to relay with the error (Retry-After, rate-limit
+     * headers); borrowed for the done call. */
+    const pg_kv_t *headers;
+    size_t nheaders;
 } pg_provider_error_t;
 
 /** Ends the call: err NULL means success (the stream ended with
@@ -280,6 +303,9 @@ struct pg_provider_vtable {
     /* The client went away: stop at once. After cancel returns the
      * provider never touches call again and does not call done. */
     void (*cancel)(void *self, pg_provider_call_t *call);
+    /* Optional (may be NULL): the client drained what was queued after an
+     * emit returned PG_PENDING; produce again. */
+    void (*resume)(void *self, pg_provider_call_t *call);
 };
 
 #ifdef __cplusplus

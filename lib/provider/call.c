@@ -58,30 +58,39 @@ int pg_provider_call_emit(pg_provider_call_t *call, const pg_event_t *ev)
      * provider to stop rather than delivering into freed state. */
     if (!call->running)
         return PG_ECANCELED;
+    call->emitted = true;
     int rc = call->on_event(call->ud, ev);
-    return rc == PG_OK ? PG_OK : PG_ECANCELED;
+    if (rc == PG_OK || rc == PG_PENDING)
+        return rc;
+    return PG_ECANCELED;
 }
 
-void pg_provider_call_done(pg_provider_call_t *call,
-                           const pg_provider_error_t *err)
+int pg_provider_call_set_headers(pg_provider_call_t *call,
+                                 const pg_kv_t *headers, size_t n)
 {
-    /* done() from inside start() would re-enter the frontdoor while it is
-     * still setting up; the contract forbids it. */
-    assert(!call->in_start && "pg_provider_call_done inside start()");
-    if (call->in_start || !call->running)
-        return;
-    call->running = false;
-    /* on_done may answer the client and free the arena that holds call:
-     * nothing touches call after it. */
-    call->on_done(call->ud, err);
+    if (!call->running || call->emitted || call->nrelay > 0 || n == 0)
+        return PG_OK;
+    pg_kv_t *copy = pg_arena_calloc(call->arena, n, sizeof(*copy));
+    if (copy == NULL)
+        return PG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        copy[i].key = pg_arena_strdup(call->arena, headers[i].key);
+        copy[i].value = pg_arena_strdup(call->arena, headers[i].value);
+        if (copy[i].key.p == NULL || copy[i].value.p == NULL)
+            return PG_ENOMEM;
+    }
+    call->relay = copy;
+    call->nrelay = n;
+    return PG_OK;
 }
 
-int pg_call_start(struct pg_provider_call *call)
+/* Starts the provider at chain position pos (or the fixed provider). */
+static int start_current(struct pg_provider_call *call)
 {
     const pg_cfg_provider_t *p = call->provider;
-    if (p == NULL || p->vt == NULL || call->on_event == NULL ||
-        call->on_done == NULL)
-        return PG_EINVAL;
+    call->provider_data = NULL;
+    if (call->on_attempt != NULL)
+        call->on_attempt(call->ud, p);
     call->running = true;
     call->in_start = true;
     int rc = p->vt->start(p->instance, call);
@@ -94,6 +103,58 @@ int pg_call_start(struct pg_provider_call *call)
     return rc < 0 ? rc : PG_ESTATE;
 }
 
+/* Moves to the next provider of the failover chain. PG_PENDING when one
+ * started, else the last start error (or PG_ENOENT: no next). */
+static int start_next(struct pg_provider_call *call)
+{
+    int rc = PG_ENOENT;
+    while (call->chain != NULL && call->pos + 1 < call->nchain) {
+        call->pos++;
+        call->provider = &call->cfg->providers[call->chain[call->pos]];
+        if ((rc = start_current(call)) == PG_PENDING)
+            return rc;
+    }
+    return rc;
+}
+
+void pg_provider_call_done(pg_provider_call_t *call,
+                           const pg_provider_error_t *err)
+{
+    /* done() from inside start() would re-enter the frontdoor while it is
+     * still setting up; the contract forbids it. */
+    assert(!call->in_start && "pg_provider_call_done inside start()");
+    if (call->in_start || !call->running)
+        return;
+    call->running = false;
+    /* Nothing reached the client yet and the provider says another one
+     * may do better: fail over (DESIGN: "on connect error / timeout / 429
+     * / 5xx before any byte was sent"). */
+    if (err != NULL && err->retryable && !call->emitted &&
+        start_next(call) == PG_PENDING)
+        return;
+    /* on_done may answer the client and free the arena that holds call:
+     * nothing touches call after it. */
+    call->on_done(call->ud, err);
+}
+
+int pg_call_start(struct pg_provider_call *call)
+{
+    const pg_cfg_provider_t *p = call->provider;
+    if (p == NULL || p->vt == NULL || call->on_event == NULL ||
+        call->on_done == NULL || (call->chain != NULL && call->cfg == NULL))
+        return PG_EINVAL;
+    call->pos = 0;
+    int rc = start_current(call);
+    if (rc != PG_PENDING && call->chain != NULL) {
+        /* A provider that cannot even start (no API key...) is skipped
+         * like one that failed before answering. */
+        int next = start_next(call);
+        if (next == PG_PENDING)
+            return next;
+    }
+    return rc;
+}
+
 void pg_call_cancel(struct pg_provider_call *call)
 {
     if (call == NULL || !call->running)
@@ -101,4 +162,13 @@ void pg_call_cancel(struct pg_provider_call *call)
     call->running = false;
     const pg_cfg_provider_t *p = call->provider;
     p->vt->cancel(p->instance, call);
+}
+
+void pg_call_resume(struct pg_provider_call *call)
+{
+    if (call == NULL || !call->running)
+        return;
+    const pg_cfg_provider_t *p = call->provider;
+    if (p->vt->resume != NULL)
+        p->vt->resume(p->instance, call);
 }

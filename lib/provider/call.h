@@ -10,6 +10,8 @@
 #include <uv.h>
 
 #include "base/arena.h"
+
+struct pg_upstream;
 #include "config/config.h"
 #include "polyglot/provider.h"
 
@@ -17,8 +19,25 @@ struct pg_provider_call {
     const pg_request_t *request;         /* borrowed: request arena */
     uv_loop_t *loop;
     pg_arena_t *arena;                   /* the request's */
-    const pg_cfg_provider_t *provider;   /* borrowed: the snapshot */
+    const pg_cfg_provider_t *provider;   /* borrowed: the snapshot; the one
+                                            running now */
     void *provider_data;                 /* the provider's slot */
+    struct pg_upstream *upstream;        /* borrowed: the worker's HTTP client */
+
+    /* Failover: the providers to try in order (indices into
+     * cfg->providers); the call moves to the next one when a provider
+     * ends with a retryable error before emitting anything. NULL: only
+     * `provider`. */
+    const pg_config_t *cfg;              /* borrowed */
+    const int *chain;
+    size_t nchain;
+    size_t pos;
+    /* Told each time a provider of the chain starts (for the log). */
+    void (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
+
+    /* Headers a provider asked to relay (pg_provider_call_set_headers). */
+    pg_kv_t *relay;                      /* arena */
+    size_t nrelay;
 
     /* Each event in order; return PG_OK, or PG_ECANCELED to make the
      * provider stop (the client is gone). */
@@ -29,6 +48,7 @@ struct pg_provider_call {
 
     bool in_start;   /* start() is running: done must not come now */
     bool running;    /* started and neither done nor canceled */
+    bool emitted;    /* an event reached the client side */
 };
 
 /* Starts the call: PG_PENDING (on_done follows) or a negative pg_err with
@@ -36,5 +56,7 @@ struct pg_provider_call {
 int pg_call_start(struct pg_provider_call *call);
 /* Cancels a running call; no-op otherwise. on_done is not called. */
 void pg_call_cancel(struct pg_provider_call *call);
+/* The client drained its queue: lets a paused provider produce again. */
+void pg_call_resume(struct pg_provider_call *call);
 
 #endif

@@ -116,3 +116,31 @@ int pg_route_models(const pg_config_t *cfg, const pg_cfg_app_t *app,
     *n = l.n;
     return PG_OK;
 }
+
+int pg_route_chain(const pg_config_t *cfg, int primary, pg_arena_t *arena,
+                   const int **out, size_t *n)
+{
+    const pg_cfg_failover_t *fo = NULL;
+    for (size_t i = 0; i < cfg->routing.nfailover; i++) {
+        if (cfg->routing.failover[i].provider == primary) {
+            fo = &cfg->routing.failover[i];
+            break;
+        }
+    }
+    size_t cap = 1 + (fo ? fo->nnext : 0);
+    int *chain = pg_arena_alloc(arena, cap * sizeof(*chain));
+    if (chain == NULL)
+        return PG_ENOMEM;
+    size_t k = 0;
+    chain[k++] = primary;
+    for (size_t i = 0; fo != NULL && i < fo->nnext; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = chain[j] == fo->next[i];
+        if (!seen)
+            chain[k++] = fo->next[i];
+    }
+    *out = chain;
+    *n = k;
+    return PG_OK;
+}

@@ -20,6 +20,12 @@ typedef struct pg_route {
 int pg_route_resolve(const pg_config_t *cfg, const pg_cfg_app_t *app,
                      pg_str_t model, pg_route_t *out);
 
+/* The failover chain of a routed request: primary first, then the
+ * providers routing.failover lists for it, without repeats. Allocated in
+ * arena. PG_OK or PG_ENOMEM. */
+int pg_route_chain(const pg_config_t *cfg, int primary, pg_arena_t *arena,
+                   const int **out, size_t *n);
+
 /* The models app can reach, for GET /v1/models: the app's static models
  * list when it has one; else, deduplicated and in config order, the
  * model_exact ids of the routing rules followed by the models lists of the
