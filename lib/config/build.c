@@ -210,6 +210,7 @@ static int fill_provider(pg_arena_t *a, pg_cfg_provider_t *out,
     pub->name = p->name;
     pub->type = p->type;
     pub->api_key = p->api_key.p ? p->api_key : PG_STR("");
+    pub->api_key_env = p->api_key_env;
     pub->base_url = p->base_url.p ? p->base_url : PG_STR("");
     pub->headers = p->headers.kv;
     pub->nheaders = p->headers.n;
@@ -224,6 +225,61 @@ static int fill_provider(pg_arena_t *a, pg_cfg_provider_t *out,
     out->models = p->models.s;
     out->nmodels = p->models.n;
     out->supports_responses = p->supports_responses;
+    return PG_OK;
+}
+
+/* The variable named by a scalar that is one ${VAR} or ${VAR:-default}
+ * reference, or an empty slice. */
+static pg_str_t env_var_of(pg_str_t v)
+{
+    if (v.n < 4 || v.p[0] != '$' || v.p[1] != '{' || v.p[v.n - 1] != '}')
+        return PG_STR_NULL;
+    size_t i = 2;
+    while (i < v.n - 1 && (v.p[i] == '_' || (v.p[i] >= 'A' && v.p[i] <= 'Z') ||
+                           (v.p[i] >= 'a' && v.p[i] <= 'z') ||
+                           (i > 2 && v.p[i] >= '0' && v.p[i] <= '9')))
+        i++;
+    if (i == 2 || (v.p[i] != '}' && v.p[i] != ':'))
+        return PG_STR_NULL;
+    return (pg_str_t){v.p + 2, i - 2};
+}
+
+/* Before expansion replaces them: which variable each providers[i].api_key
+ * names, so a provider can say "set OPENAI_API_KEY" when its key is empty.
+ * The names are copied into out (they outlive the YAML tree). */
+static int note_key_vars(pg_arena_t *out, const pg_ynode_t *root,
+                         pg_str_t **vars, size_t *n)
+{
+    *vars = NULL;
+    *n = 0;
+    const pg_ynode_t *seq = NULL;
+    for (const pg_yentry_t *e = root && root->kind == PG_YNODE_MAP
+                                    ? root->entries : NULL;
+         e != NULL; e = e->next) {
+        if (pg_str_eqc(e->key, "providers"))
+            seq = e->value;
+    }
+    if (seq == NULL || seq->kind != PG_YNODE_SEQ || seq->n == 0)
+        return PG_OK;
+    pg_str_t *v = pg_arena_calloc(out, seq->n, sizeof(*v));
+    if (v == NULL)
+        return PG_ENOMEM;
+    size_t i = 0;
+    for (const pg_ynode_t *it = seq->items; it != NULL; it = it->next, i++) {
+        for (const pg_yentry_t *e = it->kind == PG_YNODE_MAP ? it->entries
+                                                             : NULL;
+             e != NULL; e = e->next) {
+            if (pg_str_eqc(e->key, "api_key") &&
+                e->value->kind == PG_YNODE_SCALAR) {
+                pg_str_t name = env_var_of(e->value->scalar);
+                if (name.n > 0 &&
+                    (v[i] = pg_arena_strdup(out, name)).p == NULL)
+                    return PG_ENOMEM;
+            }
+        }
+    }
+    *vars = v;
+    *n = seq->n;
     return PG_OK;
 }
 
@@ -530,6 +586,8 @@ int pg_config_build(const char *yaml, size_t len, const char *origin,
     pg_cfg_raw_t raw;
     pg_ynode_t *root = NULL;
     pg_cfg_deferred_t *deferred = NULL;
+    pg_str_t *key_vars = NULL;
+    size_t nkey_vars = 0;
     pg_config_t *cfg = NULL;
     pg_cfg_ctx_t c = {.tmp = &tmp, .diag = &d};
     int rc;
@@ -551,9 +609,14 @@ int pg_config_build(const char *yaml, size_t len, const char *origin,
     pg__cfg_path_init(&c.path);
     rc = pg__ytree_parse(&tmp, yaml ? yaml : "", len, cfg->origin, &d, &root);
     if (rc == PG_OK)
+        rc = note_key_vars(&cfg->arena, root, &key_vars, &nkey_vars);
+    if (rc == PG_OK)
         rc = pg__cfg_expand_tree(&tmp, root, &d, &deferred);
     if (rc == PG_OK)
         rc = pg__cfg_parse_root(&c, root, &raw);
+    for (size_t i = 0; rc == PG_OK && i < raw.providers.n && i < nkey_vars; i++)
+        ((pg_cfg_provider_raw_t *)raw.providers.items)[i].api_key_env =
+            key_vars[i];
     if (rc == PG_OK)
         rc = finish(&c, &raw, registry, deferred, cfg);
     if (rc == PG_OK && c.oom)

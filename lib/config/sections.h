@@ -23,6 +23,7 @@ typedef struct pg_cfg_provider_raw {
     pg_cfg_kvs_t mock;    /* type mock only */
     pg_cfg_kvs_t options; /* any other type */
     pg_str_t anthropic_version; /* CONFIG.md; passed on as an option */
+    pg_str_t api_key_env;  /* the variable api_key named, before expansion */
 } pg_cfg_provider_raw_t;
 
 typedef struct pg_cfg_rule_raw {
