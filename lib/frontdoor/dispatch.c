@@ -14,6 +14,7 @@ void pg_dispatch_init(pg_dispatch_t *d, uv_loop_t *loop, const pg_logger_t *log,
     d->loop = loop;
     d->log = log;
     d->cfg = pg_config_ref(cfg);
+    d->upstream = NULL;
 }
 
 void pg_dispatch_destroy(pg_dispatch_t *d)
@@ -86,6 +87,7 @@ static void on_request(void *ud, pg_http_req_t *req)
     ctx->app = app;
     ctx->log = d->log;
     ctx->loop = d->loop;
+    ctx->upstream = d->upstream;
     ctx->req = req;
     ctx->endpoint = rest;
     req->handler_data = ctx;

@@ -12,10 +12,13 @@
 #include "config/config.h"
 #include "http/server.h"
 
+struct pg_upstream;
+
 typedef struct pg_dispatch {
     uv_loop_t *loop;
     const pg_logger_t *log;  /* borrowed: the gateway's */
     pg_config_t *cfg;        /* this worker's reference to the current snapshot */
+    struct pg_upstream *upstream; /* borrowed: the worker's HTTP client */
 } pg_dispatch_t;
 
 /* Takes a new reference on cfg. */

@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "http/server.h"
 
+struct pg_upstream;
+
 /* One request's context; lives in req->arena, attached as
  * req->handler_data. */
 typedef struct pg_fd_ctx {
@@ -24,6 +26,7 @@ typedef struct pg_fd_ctx {
     const pg_cfg_app_t *app;   /* borrowed from cfg */
     const pg_logger_t *log;    /* borrowed: the gateway's */
     uv_loop_t *loop;           /* the worker loop */
+    struct pg_upstream *upstream; /* the worker's HTTP client */
     pg_http_req_t *req;
     pg_str_t endpoint;         /* path below the app: "/v1/chat/completions" */
 
@@ -53,5 +56,10 @@ pg_str_t pg_openai_error_body(pg_arena_t *arena, pg_str_t message,
 /* Answers req with an OpenAI-shaped error. type/param/code as above. */
 void pg_openai_respond_error(pg_http_req_t *req, int status, pg_str_t message,
                              pg_str_t type, pg_str_t param, pg_str_t code);
+/* The same with extra response headers (relayed Retry-After...). */
+void pg_openai_respond_error_h(pg_http_req_t *req, int status,
+                               pg_str_t message, pg_str_t type, pg_str_t param,
+                               pg_str_t code, const pg_http_header_t *extra,
+                               size_t nextra);
 
 #endif

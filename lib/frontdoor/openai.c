@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/ids.h"
 #include "base/json.h"
+#include "base/list.h"
 #include "base/str.h"
 #include "base/time.h"
 #include "canon/response.h"
@@ -31,6 +33,13 @@
 
 #define T_INVALID PG_STR("invalid_request_error")
 
+/* The keepalive timer lives on the heap: its memory must outlive the
+ * request arena until the close callback. */
+struct oai_ping {
+    uv_timer_t timer;
+    struct oai_chat *st;
+};
+
 struct oai_chat {
     pg_fd_ctx_t *ctx;
     struct pg_provider_call call;
@@ -43,13 +52,46 @@ struct oai_chat {
     pg_canon_response_t acc;   /* non-stream */
     pg_openai_stream_enc_t enc;/* stream */
     pg_buf_t sse;              /* owned: framed SSE for one event */
+    struct oai_ping *ping;     /* owned: SSE keepalive while upstream is silent */
+    bool waiting;              /* upstream time is still being counted */
 };
+
+static void on_ping_closed(uv_handle_t *h)
+{
+    pg__free(pg_container_of((uv_timer_t *)h, struct oai_ping, timer));
+}
 
 static void oai_cleanup(void *ud)
 {
     struct oai_chat *st = ud;
     pg_openai_stream_enc_destroy(&st->enc);
     pg_buf_free(&st->sse);
+    if (st->ping != NULL) {
+        /* The timer's memory outlives the arena until its close callback. */
+        uv_close((uv_handle_t *)&st->ping->timer, on_ping_closed);
+        st->ping = NULL;
+    }
+}
+
+/* The client's response is about to start: the time since the provider
+ * call began was spent upstream, not in the gateway (for
+ * x-polyglot-overhead-us). */
+static void note_upstream_wait(struct oai_chat *st)
+{
+    if (!st->waiting)
+        return;
+    st->waiting = false;
+    st->ctx->req->upstream_ns = pg_now_ns() - st->ctx->upstream_start_ns;
+}
+
+/* Upstream headers to relay (Retry-After, rate limits), as HTTP headers. */
+static size_t relay_headers(const pg_kv_t *kv, size_t n,
+                            pg_http_header_t *out, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < max; i++)
+        out[k++] = (pg_http_header_t){kv[i].key, kv[i].value};
+    return k;
 }
 
 static void set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
@@ -62,6 +104,21 @@ static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
 {
     set_error(ctx, msg);
     pg_openai_respond_error(ctx->req, status, msg, type, param, code);
+}
+
+/* A provider's failure before anything was sent, with its relayed
+ * headers. */
+static void respond_provider_error(pg_fd_ctx_t *ctx,
+                                   const pg_provider_error_t *err)
+{
+    pg_http_header_t extra[16];
+    size_t n = relay_headers(err->headers, err->nheaders, extra, 16);
+    set_error(ctx, err->message);
+    pg_openai_respond_error_h(ctx->req,
+                              err->http_status ? err->http_status : 502,
+                              err->message,
+                              err->type.n ? err->type : PG_STR("server_error"),
+                              err->param, PG_STR_NULL, extra, n);
 }
 
 /* ---- streaming ------------------------------------------------------------ */
@@ -80,21 +137,58 @@ static int flush_sse(struct oai_chat *st)
         return PG_OK;
     int rc = pg_http_stream_write(st->ctx->req, pg_buf_str(&st->sse));
     pg_buf_reset(&st->sse);
-    /* PG_ETOOBIG: a slow client; the data is queued. Backpressure (pause
-     * and resume of the provider) arrives with the real providers. */
+    /* PG_ETOOBIG: a slow client; the data is queued, and the provider is
+     * asked to pause (PG_PENDING from emit) until the queue drains. */
     if (rc == PG_ETOOBIG)
-        rc = PG_OK;
+        rc = PG_PENDING;
     return rc;
+}
+
+static void on_client_drained(void *ud)
+{
+    struct oai_chat *st = ud;
+    pg_call_resume(&st->call);
+}
+
+static void on_ping(uv_timer_t *t)
+{
+    struct oai_chat *st = pg_container_of(t, struct oai_ping, timer)->st;
+    /* A comment line: SSE clients ignore it, proxies see traffic. */
+    (void)pg_http_stream_write(st->ctx->req, PG_STR(": ping\n\n"));
+}
+
+/* (Re)arms the keepalive: a ping after server.sse_keepalive of upstream
+ * silence. */
+static void ping_rearm(struct oai_chat *st)
+{
+    uint64_t every = st->ctx->cfg->server.sse_keepalive_ms;
+    if (every == 0)
+        return;
+    if (st->ping == NULL) {
+        st->ping = pg__malloc(sizeof(*st->ping));
+        if (st->ping == NULL)
+            return; /* no pings: the stream itself still works */
+        uv_timer_init(st->ctx->loop, &st->ping->timer);
+        st->ping->st = st;
+    }
+    uv_timer_start(&st->ping->timer, on_ping, every, every);
 }
 
 static int stream_begin(struct oai_chat *st)
 {
-    static const pg_http_header_t extra[] = {
+    pg_http_header_t extra[17] = {
         {PG_STR("Cache-Control"), PG_STR("no-cache")},
     };
+    size_t n = 1 + relay_headers(st->call.relay, st->call.nrelay, extra + 1,
+                                 16);
     st->started = true;
-    return pg_http_stream_start(st->ctx->req, 200,
-                                PG_STR("text/event-stream"), extra, 1);
+    note_upstream_wait(st);
+    pg_http_req_on_drain(st->ctx->req, on_client_drained, st);
+    int rc = pg_http_stream_start(st->ctx->req, 200,
+                                  PG_STR("text/event-stream"), extra, n);
+    if (rc == PG_OK)
+        ping_rearm(st);
+    return rc;
 }
 
 /* Writes an error payload into a started stream (no [DONE] follows). */
@@ -137,6 +231,7 @@ static int stream_event(struct oai_chat *st, const pg_event_t *ev)
         if (m.p != NULL)
             st->enc.model = m;
     }
+    ping_rearm(st);
     rc = pg_openai_stream_enc_feed(&st->enc, ev, on_chunk, st);
     if (rc == PG_EPARSE) {
         st->broken = true;
@@ -158,9 +253,9 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
     if (!st->started) {
         if (st->broken)
             return; /* already answered with an error */
+        note_upstream_wait(st);
         if (err != NULL) {
-            respond_error(st->ctx, err->http_status ? err->http_status : 502,
-                          err->message, err->type, err->param, PG_STR_NULL);
+            respond_provider_error(st->ctx, err);
             return;
         }
         respond_error(st->ctx, 502,
@@ -178,6 +273,8 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
     } else if (st->enc.state == PG_OAI_STREAM_DONE && !st->broken) {
         (void)pg_http_stream_write(req, PG_STR("data: [DONE]\n\n"));
     }
+    if (st->ping != NULL)
+        uv_timer_stop(&st->ping->timer);
     (void)pg_http_stream_end(req);
 }
 
@@ -187,11 +284,9 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     pg_canon_response_t *acc = &st->acc;
+    note_upstream_wait(st);
     if (err != NULL) {
-        respond_error(ctx, err->http_status ? err->http_status : 502,
-                      err->message, err->type.n ? err->type
-                                                : PG_STR("server_error"),
-                      err->param, PG_STR_NULL);
+        respond_provider_error(ctx, err);
         return;
     }
     if (acc->failed) {
@@ -221,8 +316,10 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
-    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
-                          body);
+    pg_http_header_t extra[16];
+    size_t nextra = relay_headers(st->call.relay, st->call.nrelay, extra, 16);
+    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra,
+                          nextra, body);
 }
 
 /* ---- the call ----------------------------------------------------------------- */
@@ -243,7 +340,7 @@ static int on_event(void *ud, const pg_event_t *ev)
     if (st->broken)
         return PG_OK; /* already answered; let the provider finish */
     if (st->stream)
-        return stream_event(st, ev);
+        return stream_event(st, ev); /* PG_PENDING: the client is slow */
     int rc = pg_canon_response_add(&st->acc, ev);
     if (rc == PG_EPARSE)
         st->broken = true;
@@ -331,6 +428,14 @@ static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
     return false;
 }
 
+/* Each provider of the failover chain that starts: the log names the one
+ * that answered. */
+static void on_attempt(void *ud, const pg_cfg_provider_t *p)
+{
+    struct oai_chat *st = ud;
+    st->ctx->provider = p->pub.name;
+}
+
 static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                        const pg_route_t *rt)
 {
@@ -355,19 +460,34 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
+    const int *chain = NULL;
+    size_t nchain = 0;
+    if (pg_route_chain(ctx->cfg, rt->provider, &ctx->req->arena, &chain,
+                       &nchain) != PG_OK) {
+        respond_error(ctx, 500, PG_STR("out of memory"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
     st->call = (struct pg_provider_call){
         .request = &st->req,
         .loop = ctx->loop,
         .arena = &ctx->req->arena,
         .provider = pv,
+        .upstream = ctx->upstream,
+        .cfg = ctx->cfg,
+        .chain = chain,
+        .nchain = nchain,
+        .on_attempt = on_attempt,
         .on_event = on_event,
         .on_done = on_done,
         .ud = st,
     };
     ctx->upstream_start_ns = pg_now_ns();
+    st->waiting = true;
     int rc = pg_call_start(&st->call);
     if (rc != PG_PENDING) {
         ctx->upstream_end_ns = pg_now_ns();
+        note_upstream_wait(st);
         pg_str_t msg = pg_arena_printf(&ctx->req->arena,
                                        "The provider %.*s could not start "
                                        "the request: %s.",

@@ -29,8 +29,16 @@ pg_str_t pg_openai_error_body(pg_arena_t *arena, pg_str_t message,
 void pg_openai_respond_error(pg_http_req_t *req, int status, pg_str_t message,
                              pg_str_t type, pg_str_t param, pg_str_t code)
 {
+    pg_openai_respond_error_h(req, status, message, type, param, code, NULL, 0);
+}
+
+void pg_openai_respond_error_h(pg_http_req_t *req, int status,
+                               pg_str_t message, pg_str_t type, pg_str_t param,
+                               pg_str_t code, const pg_http_header_t *extra,
+                               size_t nextra)
+{
     pg_str_t body = pg_openai_error_body(&req->arena, message, type, param,
                                          code);
-    (void)pg_http_respond(req, status, PG_STR("application/json"), NULL, 0,
-                          body);
+    (void)pg_http_respond(req, status, PG_STR("application/json"), extra,
+                          nextra, body);
 }

@@ -80,6 +80,10 @@ struct pg_http_req {
     char request_id[PG_REQUEST_ID_MAX + 1]; /* kept or generated */
     pg_str_t remote_addr;      /* "127.0.0.1" */
     uint64_t start_ns;         /* first byte of the request seen */
+    /* Set by the handler: time spent waiting on upstreams before the
+     * response starts. Every response head carries
+     * x-polyglot-overhead-us = (now - start_ns - upstream_ns) / 1000. */
+    uint64_t upstream_ns;
     int http_minor;            /* 0 or 1 */
     bool keep_alive;           /* the client asked for it (and we allow) */
 
