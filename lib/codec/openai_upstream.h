@@ -62,14 +62,23 @@ typedef struct pg_openai_stream_dec {
     uint32_t next_index;   /* next canonical block index */
     int32_t open_block;    /* canonical index of the open block, -1: none */
     bool open_is_text;
+    pg_part_kind_t open_kind; /* TEXT, REFUSAL or TOOL_CALL when open */
     /* OpenAI tool_calls[].index -> canonical block index. */
     int32_t *tool_blocks;  /* arena */
     size_t ntool_blocks;
     pg_stop_reason_t stop;
     pg_usage_t usage;
     bool have_usage;
+    /* Owned: each payload's JSON tree lives here and is dropped before
+     * the next one, so a long stream does not grow the request arena.
+     * Freed by a cleanup registered on arena at the first feed: the
+     * decoder must not move after that. */
+    pg_arena_t scratch;
+    bool scratch_hooked;
 } pg_openai_stream_dec_t;
 
+/* Prepares a decoder; allocates nothing. No destroy call is needed: what
+ * it allocates is released with arena. */
 void pg_openai_stream_dec_init(pg_openai_stream_dec_t *d, pg_arena_t *a);
 /* One data payload. PG_OK; PG_EPARSE when it breaks the protocol
  * (invalid JSON, a tool delta without id for a new index...: *why says
@@ -78,8 +87,9 @@ int pg_openai_stream_dec_feed(pg_openai_stream_dec_t *d, pg_str_t payload,
                               pg_event_sink_fn sink, void *ud,
                               const char **why);
 /* The upstream stream ended. PG_OK when it had finished (emits
- * MESSAGE_STOP if [DONE] never came but finish_reason did); PG_EPARSE for
- * a truncated stream (the caller emits the error). */
+ * MESSAGE_STOP if [DONE] never came but finish_reason did) or had already
+ * failed (the ERROR event or feed's PG_EPARSE told that story); PG_EPARSE
+ * for a truncated stream (the caller emits the error). */
 int pg_openai_stream_dec_finish(pg_openai_stream_dec_t *d,
                                 pg_event_sink_fn sink, void *ud,
                                 const char **why);
