@@ -178,6 +178,18 @@ static int slot_reserve(struct run *r, uint32_t i)
     return PG_OK;
 }
 
+/* The canonical index of upstream block i: dropped blocks leave no gap,
+ * since clients (the Anthropic SDKs among them) index their content arrays
+ * by the block index. Upstream blocks arrive in index order, so the count
+ * of dropped blocks below i does not change while block i lives. */
+static uint32_t canon_index(const pg_anthropic_stream_dec_t *d, uint32_t i)
+{
+    uint32_t dropped = 0;
+    for (uint32_t k = 0; k < i && k < d->nopen; k++)
+        dropped += BS_STATE(d->open[k]) == BS_IGNORED;
+    return i - dropped;
+}
+
 /* ---- handlers, shared by the stream and the whole message --------------- */
 
 static int on_message_start(struct run *r, const cJSON *msg)
@@ -263,7 +275,10 @@ static int on_block_start(struct run *r, uint32_t index, const cJSON *cb)
         return PG_OK;
     }
     d->open[index] = BS_MAKE(BS_OPEN, kind);
-    pg_event_t ev = {.kind = PG_EV_BLOCK_START, .index = index, .block = kind};
+    /* Errors name the upstream index (what the bytes say); events carry
+     * the canonical one. */
+    uint32_t ci = canon_index(d, index);
+    pg_event_t ev = {.kind = PG_EV_BLOCK_START, .index = ci, .block = kind};
     if (kind == PG_PART_TOOL_CALL) {
         ev.id = pg_json_get_str(cb, "id");
         ev.name = pg_json_get_str(cb, "name");
@@ -277,16 +292,16 @@ static int on_block_start(struct run *r, uint32_t index, const cJSON *cb)
         return rc;
     switch (kind) {
     case PG_PART_TEXT:
-        return emit_delta(r, PG_EV_TEXT_DELTA, index,
+        return emit_delta(r, PG_EV_TEXT_DELTA, ci,
                           pg_json_get_str(cb, "text"));
     case PG_PART_TOOL_CALL:
-        return emit_tool_input(r, index,
+        return emit_tool_input(r, ci,
                                cJSON_GetObjectItemCaseSensitive(cb, "input"));
     case PG_PART_THINKING:
-        if ((rc = emit_delta(r, PG_EV_THINKING_DELTA, index,
+        if ((rc = emit_delta(r, PG_EV_THINKING_DELTA, ci,
                              pg_json_get_str(cb, "thinking"))))
             return rc;
-        return emit_delta(r, PG_EV_SIGNATURE, index,
+        return emit_delta(r, PG_EV_SIGNATURE, ci,
                           pg_json_get_str(cb, "signature"));
     default:
         return PG_OK;
@@ -348,7 +363,7 @@ static int on_block_delta(struct run *r, uint32_t index, const cJSON *delta)
         pg_str_t text = pg_json_get_str(delta, map[i].field);
         if (text.p == NULL)
             return fail_at(r, "delta without its text field", index);
-        return emit_delta(r, map[i].ev, index, text);
+        return emit_delta(r, map[i].ev, canon_index(r->d, index), text);
     }
     /* citations_delta and newer delta types carry nothing canonical. */
     return PG_OK;
@@ -362,7 +377,8 @@ static int on_block_stop(struct run *r, uint32_t index)
     if (rc || ignored)
         return rc;
     r->d->open[index] = BS_MAKE(BS_CLOSED, kind);
-    pg_event_t ev = {.kind = PG_EV_BLOCK_STOP, .index = index};
+    pg_event_t ev = {.kind = PG_EV_BLOCK_STOP,
+                     .index = canon_index(r->d, index)};
     return emit(r, &ev);
 }
 
