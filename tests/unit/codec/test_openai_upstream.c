@@ -148,7 +148,10 @@ static int on_event(void *ud, const pg_event_t *ev)
         put(r, "unexpected kind %d\n", (int)ev->kind);
         break;
     }
-    assert_int_equal(pg_canon_response_add(&r->resp, ev), PG_OK);
+    int rc = pg_canon_response_add(&r->resp, ev);
+    if (rc == PG_ENOMEM)
+        return rc; /* the OOM sweep */
+    assert_int_equal(rc, PG_OK);
     return PG_OK;
 }
 
@@ -870,6 +873,109 @@ static void test_encode_too_big(void **state)
     }
 }
 
+
+/* ---- allocation failures ------------------------------------------------------- */
+
+static long fail_at = -1; /* the allocation number that fails; -1: none */
+static long calls;
+static long live;
+
+static bool should_fail(void)
+{
+    return fail_at >= 0 && calls++ == fail_at;
+}
+
+static void *t_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = malloc(n);
+    live += p != NULL;
+    return p;
+}
+
+static void *t_calloc(size_t c, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = calloc(c, n);
+    live += p != NULL;
+    return p;
+}
+
+static void *t_realloc(void *old, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = realloc(old, n);
+    live += old == NULL && p != NULL;
+    return p;
+}
+
+static void t_free(void *p)
+{
+    live -= p != NULL;
+    free(p);
+}
+
+/* Fails each allocation of a whole stream and of the request encoder in
+ * turn: every run must end cleanly (a failure code, never a crash) and
+ * free everything. A failed JSON parse cannot tell OOM from bad input
+ * (the arena parser returns NULL for both), so PG_EPARSE is allowed. */
+static void test_oom_sweep(void **state)
+{
+    (void)state;
+    size_t n;
+    char *in = read_fixture("stream_tool_call.sse", &n);
+    char *want = read_fixture("stream_tool_call.events", &n);
+    n = strlen(in);
+    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, t_free),
+                     PG_OK);
+    bool completed = false;
+    for (long target = 0; target < 400 && !completed; target++) {
+        fail_at = -1;
+        live = 0;
+        struct render r;
+        render_init(&r);
+        /* The renderer's own buffer must not take the failures. */
+        assert_int_equal(pg_buf_reserve(&r.out, 4096), PG_OK);
+        long before = live;
+        calls = 0;
+        fail_at = target;
+        run_stream(in, n, SPLIT_WHOLE, &r);
+        fail_at = -1;
+        completed = strcmp(r.out.p, want) == 0;
+        if (!completed &&
+            strstr(r.out.p, "PG_ENOMEM") == NULL &&
+            strstr(r.out.p, "PG_EPARSE") == NULL)
+            fail_msg("fail_at %ld: %s", target, r.out.p);
+        render_free(&r);
+        assert_int_equal(live, before - 1);
+    }
+    assert_true(completed);
+
+    const pg_request_t *q = full_request();
+    completed = false;
+    for (fail_at = 0; fail_at < 400 && !completed; fail_at++) {
+        calls = 0;
+        live = 0;
+        pg_buf_t b;
+        pg_buf_init(&b, 0);
+        const char *why = NULL;
+        int rc = pg_openai_chat_encode_request(&b, q, NULL, &why);
+        completed = rc == PG_OK;
+        if (rc != PG_OK && rc != PG_ENOMEM && rc != PG_EUNSUPPORTED)
+            fail_msg("fail_at %ld: %s", fail_at, pg_err_name(rc));
+        pg_buf_free(&b);
+        assert_int_equal(live, 0);
+    }
+    assert_true(completed);
+    fail_at = -1;
+    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    free(in);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_encode_anthropic_shapes),
         cmocka_unit_test(test_encode_unsupported),
         cmocka_unit_test(test_encode_too_big),
+        cmocka_unit_test(test_oom_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
