@@ -270,6 +270,10 @@ static int on_block_start(struct run *r, uint32_t index, const cJSON *cb)
         return rc;
     if (d->open[index] != BS_UNUSED)
         return fail_at(r, "content block started twice", index);
+    /* Blocks come in index order; canon_index relies on it. */
+    for (size_t k = (size_t)index + 1; k < d->nopen; k++)
+        if (d->open[k] != BS_UNUSED)
+            return fail_at(r, "content block started out of order", index);
     if (!block_kind(type, &kind)) {
         d->open[index] = BS_IGNORED;
         return PG_OK;

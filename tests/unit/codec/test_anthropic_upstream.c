@@ -371,6 +371,7 @@ STREAM_TEST(break_after_stop)
 STREAM_TEST(break_bad_json)
 STREAM_TEST(break_delta_kind)
 STREAM_TEST(break_open_at_stop)
+STREAM_TEST(break_out_of_order)
 WHOLE_TEST(msg_text)
 WHOLE_TEST(msg_tool_use)
 WHOLE_TEST(msg_thinking)
@@ -924,6 +925,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_break_bad_json),
         cmocka_unit_test(test_stream_break_delta_kind),
         cmocka_unit_test(test_stream_break_open_at_stop),
+        cmocka_unit_test(test_stream_break_out_of_order),
         cmocka_unit_test(test_whole_msg_text),
         cmocka_unit_test(test_whole_msg_tool_use),
         cmocka_unit_test(test_whole_msg_thinking),
