@@ -387,6 +387,13 @@ int pg_gateway_start(pg_gateway_t *gw)
         fds[i] = -1;
         if (rc != PG_OK) {
             close_fds(fds + i + 1, n - i - 1);
+            if (gw->host_loop != NULL) {
+                /* Its handles close when the host runs its loop: the
+                 * worker array must outlive that. A startup failure on a
+                 * host loop leaks it rather than risk a use after free. */
+                gw->workers = NULL;
+                gw->nworkers = 0;
+            }
             break;
         }
         gw->nworkers = i + 1;

@@ -11,6 +11,7 @@
 #include "base/list.h"
 #include "base/time.h"
 #include "gateway_internal.h"
+#include "upstream/upstream.h"
 
 #define DRAIN_POLL_MS 10
 
@@ -28,6 +29,8 @@ static pg_http_limits_t limits_from(const pg_cfg_server_t *s)
         .max_queued_bytes = 1024 * 1024,
     };
 }
+
+static void on_closed_noop(void *ud) { (void)ud; }
 
 static void on_log_flush(uv_prepare_t *p)
 {
@@ -68,9 +71,17 @@ int pg_worker_init(pg_worker_t *w, struct pg_gateway *gw, int index,
     rc = pg_http_server_new(w->loop, fd, &limits, &handler, &w->server, err);
     w->fd = -1; /* the server owns it now, failed or not */
     if (rc != PG_OK) {
+        w->server = NULL;
         pg__failf(gw, "worker %d: %s", index, err);
         goto fail;
     }
+    if ((rc = pg_upstream_new(w->loop, &w->upstream)) != PG_OK) {
+        w->upstream = NULL;
+        pg__failf(gw, "worker %d: upstream client: %s", index,
+                  pg_strerror(rc));
+        goto fail;
+    }
+    w->dispatch.upstream = w->upstream;
     uv_async_init(w->loop, &w->stop_async, on_stop_async);
     uv_timer_init(w->loop, &w->drain_timer);
     uv_prepare_init(w->loop, &w->log_flush);
@@ -80,9 +91,18 @@ int pg_worker_init(pg_worker_t *w, struct pg_gateway *gw, int index,
     }
     return PG_OK;
 fail:
-    pg_dispatch_destroy(&w->dispatch);
-    if (w->own_thread)
+    /* Handles may exist already (the server's): close them, and on our
+     * own loop run it until they are gone. On a host loop they finish
+     * closing when the host runs it (the gateway keeps the worker array
+     * alive for that: see pg_gateway_start). */
+    if (w->server != NULL)
+        pg_http_server_close(w->server, on_closed_noop, NULL);
+    w->server = NULL;
+    if (w->own_thread) {
+        uv_run(&w->own_loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->own_loop);
+    }
+    pg_dispatch_destroy(&w->dispatch);
     return rc;
 }
 
@@ -131,11 +151,19 @@ static void finish_close(pg_worker_t *w)
     uv_close((uv_handle_t *)&w->log_flush, on_handle_closed);
 }
 
+static void on_upstream_closed(void *ud)
+{
+    pg_worker_t *w = ud;
+    w->upstream = NULL;
+    finish_close(w);
+}
+
 static void on_server_closed(void *ud)
 {
     pg_worker_t *w = ud;
     w->server = NULL;
-    finish_close(w);
+    /* Requests are gone, so are their transfers; now the client itself. */
+    pg_upstream_close(w->upstream, on_upstream_closed, w);
 }
 
 static void on_handle_closed(uv_handle_t *h)

@@ -28,6 +28,7 @@ typedef struct pg_worker {
     uv_prepare_t log_flush;         /* flushes batched log lines each turn */
     uv_os_sock_t fd;                /* bound listener; owned until the server takes it */
     pg_http_server_t *server;
+    struct pg_upstream *upstream;   /* the worker's client to providers */
     pg_dispatch_t dispatch;
     uint64_t drain_deadline_ns;
     atomic_int drain_timeout_ms;    /* set by the host thread before the async */

@@ -4,11 +4,23 @@
 #include <string.h>
 
 #include "base/str.h"
+#include "provider/http_provider.h"
 
 int pg_provider_registry_init(pg_provider_registry_t *reg)
 {
+    static const struct pg_provider_vtable *const builtin[] = {
+        &pg_openai_provider_vtable,
+        &pg_openai_compatible_provider_vtable,
+        &pg_anthropic_provider_vtable,
+        &pg_mock_provider_vtable,
+    };
     reg->n = 0;
-    return pg_provider_registry_add(reg, &pg_mock_provider_vtable);
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+        int rc = pg_provider_registry_add(reg, builtin[i]);
+        if (rc != PG_OK)
+            return rc;
+    }
+    return PG_OK;
 }
 
 int pg_provider_registry_add(pg_provider_registry_t *reg,

@@ -1,0 +1,13 @@
+/* http_provider.h: the built-in HTTP provider types (http_provider.c):
+ * "openai", "openai-compatible" and "anthropic". Registered by the
+ * provider registry like any host type. */
+#ifndef PG_PROVIDER_HTTP_PROVIDER_H
+#define PG_PROVIDER_HTTP_PROVIDER_H
+
+#include "polyglot/provider.h"
+
+extern const struct pg_provider_vtable pg_openai_provider_vtable;
+extern const struct pg_provider_vtable pg_openai_compatible_provider_vtable;
+extern const struct pg_provider_vtable pg_anthropic_provider_vtable;
+
+#endif
