@@ -514,6 +514,15 @@ int pg_anthropic_stream_dec_feed(pg_anthropic_stream_dec_t *d, pg_str_t event,
     pg_arena_t scratch;
     pg_arena_init(&scratch, 0);
     int rc;
+    /* The arena parser reads OOM as bad input: claim the first chunk now
+     * so that the common case (an event smaller than a chunk) reports
+     * PG_ENOMEM for what it is. */
+    if (pg_arena_alloc(&scratch, 1) == NULL) {
+        d->state = PG_ANT_DEC_FAILED;
+        *r.why = "out of memory";
+        rc = PG_ENOMEM;
+        goto out;
+    }
     cJSON *root = pg_json_parse_arena(&scratch, data, NULL);
     if (!cJSON_IsObject(root)) {
         rc = fail(&r, "an event whose data is not a JSON object");
@@ -603,13 +612,22 @@ int pg_anthropic_decode_response(pg_arena_t *a, pg_str_t body,
     struct run r = {.d = &d, .sink = sink, .ud = ud,
                     .why = why ? why : &dummy, .whole = true};
     pg_arena_t scratch;
-    pg_arena_init(&scratch, 0);
+    /* A chunk as big as the body: the tree fits in it, so an OOM shows up
+     * here as PG_ENOMEM rather than as a parse failure. */
+    pg_arena_init(&scratch, body.n * 2 + 4096);
     int rc;
-    cJSON *root = pg_json_parse_arena(&scratch, body, NULL);
+    cJSON *root = NULL;
+    if (pg_arena_alloc(&scratch, 1) == NULL) {
+        *r.why = "out of memory";
+        rc = PG_ENOMEM;
+        goto out;
+    }
+    root = pg_json_parse_arena(&scratch, body, NULL);
     if (!cJSON_IsObject(root))
         rc = fail(&r, "the response body is not a JSON object");
     else
         rc = replay_message(&r, root);
+out:
     pg_arena_destroy(&scratch);
     return rc;
 }

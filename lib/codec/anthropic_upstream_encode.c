@@ -505,7 +505,12 @@ int pg_anthropic_encode_request(pg_buf_t *b, const pg_request_t *q,
         return rc;
     size_t mark = b->n;
     pg_arena_init(&e.scratch, 0);
-    rc = encode_request(&e, q, o);
+    /* The arena parser reads OOM as bad input: claim the first chunk now
+     * so that JSON texts that fit in it cannot fail for want of memory. */
+    if (pg_arena_alloc(&e.scratch, 1) == NULL)
+        rc = PG_ENOMEM;
+    else
+        rc = encode_request(&e, q, o);
     pg_arena_destroy(&e.scratch);
     if (rc != PG_OK) {
         /* Leave no half-written body behind. */

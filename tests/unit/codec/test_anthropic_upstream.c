@@ -177,6 +177,15 @@ static int on_event(void *ud, const pg_event_t *ev)
     return PG_OK;
 }
 
+/* Counts events; allocates nothing (for the OOM sweep). */
+static int on_count(void *ud, const pg_event_t *ev)
+{
+    (void)ev;
+    size_t *count = ud;
+    (*count)++;
+    return PG_OK;
+}
+
 static void put_rc(pg_buf_t *b, const char *what, int rc, const char *why)
 {
     put(b, "%s: %s", what, rc == PG_OK ? "PG_OK" : pg_err_name(rc));
@@ -902,6 +911,104 @@ static void test_encode_too_big(void **state)
     pg_buf_free(&b);
 }
 
+
+/* ---- out of memory ------------------------------------------------------------- */
+
+static long oom_at = -1; /* the allocation that fails; -1: none */
+static long oom_count;
+
+static bool oom_now(void)
+{
+    return oom_at >= 0 && oom_count++ == oom_at;
+}
+static void *t_malloc(size_t n) { return oom_now() ? NULL : malloc(n); }
+static void *t_realloc(void *p, size_t n)
+{
+    return oom_now() ? NULL : realloc(p, n);
+}
+static void *t_calloc(size_t c, size_t n)
+{
+    return oom_now() ? NULL : calloc(c, n);
+}
+
+/* Fails each allocation in turn: every failure must come back as a clean
+ * PG_ENOMEM (no crash, no leak under ASan, nothing half-written). */
+static void test_oom_sweep(void **state)
+{
+    (void)state;
+    struct full_req f;
+    full_req_init(&f);
+    pg_anthropic_req_opts_t o = {.stream = true};
+    size_t n, m;
+    char *sse = read_fixture("thinking.sse", &n);
+    char *body = read_fixture("msg_tool_use.json", &m);
+    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free),
+                     PG_OK);
+    bool enc_done = false, stream_done = false, whole_done = false;
+    for (oom_at = 0; oom_at < 500 && !(enc_done && stream_done && whole_done);
+         oom_at++) {
+        pg_buf_t b;
+        const char *why = NULL;
+        oom_count = 0;
+        pg_buf_init(&b, 1 << 20);
+        int rc = pg_anthropic_encode_request(&b, &f.q, &o, &why);
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("encode, allocation %ld failing: %s", oom_at,
+                     pg_err_name(rc));
+        if (rc == PG_ENOMEM)
+            assert_int_equal(b.n, 0);
+        enc_done = enc_done || rc == PG_OK;
+        pg_buf_free(&b);
+
+        oom_count = 0;
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        pg_anthropic_stream_dec_t d;
+        pg_anthropic_stream_dec_init(&d, &a);
+        /* A sink that allocates nothing: only the decoder is judged. */
+        size_t count = 0;
+        long saved = oom_at;
+        const char *p = sse, *end = sse + n;
+        rc = PG_OK;
+        while (p < end && rc == PG_OK) {
+            const char *sep = strstr(p, "\n\n");
+            const char *ev = strstr(p, "event: ") + 7;
+            const char *evend = strchr(ev, '\n');
+            const char *data = strstr(p, "data: ") + 6;
+            const char *dend = strchr(data, '\n');
+            rc = pg_anthropic_stream_dec_feed(
+                &d, (pg_str_t){ev, (size_t)(evend - ev)},
+                (pg_str_t){data, (size_t)(dend - data)}, on_count, &count, &why);
+            p = sep ? sep + 2 : end;
+        }
+        if (rc == PG_OK)
+            rc = pg_anthropic_stream_dec_finish(&d, &why);
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("stream, allocation %ld failing: %s: %s", saved,
+                     pg_err_name(rc), why);
+        stream_done = stream_done || rc == PG_OK;
+        pg_arena_destroy(&a);
+
+        oom_count = 0;
+        pg_arena_init(&a, 0);
+        rc = pg_anthropic_decode_response(&a, (pg_str_t){body, m}, on_count,
+                                          &count, &why);
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("whole, allocation %ld failing: %s: %s", saved,
+                     pg_err_name(rc), why);
+        whole_done = whole_done || rc == PG_OK;
+        pg_arena_destroy(&a);
+    }
+    long swept = oom_at;
+    oom_at = -1;
+    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    assert_true(enc_done && stream_done && whole_done);
+    /* Several allocations were made to fail before all three passed. */
+    assert_true(swept > 3);
+    free(sse);
+    free(body);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -942,6 +1049,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_encode_tool_choice),
         cmocka_unit_test(test_encode_unsupported),
         cmocka_unit_test(test_encode_too_big),
+        cmocka_unit_test(test_oom_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
