@@ -209,6 +209,25 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+/* A failure inside curl's socket callback. Returning -1 there would mark
+ * the whole multi handle dead (every transfer of the worker), so instead
+ * the one transfer is failed once curl has returned (after_curl). */
+static void xfer_fail_from_curl(pg_upstream_t *u, CURL *e, const char *why)
+{
+    char *priv = NULL;
+    pg_upstream_xfer_t *x;
+
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+    x = (pg_upstream_xfer_t *)(void *)priv;
+    if (x == NULL || x->magic != XFER_MAGIC || x->done)
+        return;
+    if (x->forced == PG_UPSTREAM_OK) {
+        x->forced = PG_UPSTREAM_ERROR;
+        snprintf(x->errbuf, sizeof x->errbuf, "%s", why);
+    }
+    u->fixups = true;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching one socket. */
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
                           void *socketp)
@@ -217,7 +236,6 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
     struct poll_ctx *c = socketp;
     int events = 0;
 
-    (void)e;
     if (what == CURL_POLL_REMOVE) {
         if (c != NULL) {
             curl_multi_assign(u->multi, s, NULL);
@@ -229,11 +247,14 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
         return 0;
     if (c == NULL) {
         c = pg__malloc(sizeof *c);
-        if (c == NULL)
-            return -1;
+        if (c == NULL) {
+            xfer_fail_from_curl(u, e, "out of memory");
+            return 0;
+        }
         if (uv_poll_init_socket(u->loop, &c->poll, s) != 0) {
             pg__free(c);
-            return -1;
+            xfer_fail_from_curl(u, e, "cannot poll the socket");
+            return 0;
         }
         c->s = s;
         c->u = u;
@@ -253,8 +274,7 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
 
 static pg_upstream_result_t map_curl_result(pg_upstream_xfer_t *x, CURLcode rc)
 {
-    long nconn = 0;
-    curl_off_t t_conn = 0;
+    curl_off_t t_pre = 0;
 
     switch (rc) {
     case CURLE_OK:
@@ -272,11 +292,11 @@ static pg_upstream_result_t map_curl_result(pg_upstream_xfer_t *x, CURLcode rc)
     case CURLE_UNSUPPORTED_PROTOCOL:
         return PG_UPSTREAM_CONNECT_FAILED;
     case CURLE_OPERATION_TIMEDOUT:
-        /* A reused connection (no new connect) or a recorded connect time
-         * means the connect phase was over: the total timeout hit. */
-        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &nconn);
-        curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &t_conn);
-        if (x->head_delivered || nconn == 0 || t_conn > 0)
+        /* Once the request could be sent (pretransfer: TCP and TLS done,
+         * or a reused connection), the connect phase was over: it was
+         * the total timeout. */
+        curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+        if (x->head_delivered || t_pre > 0)
             return PG_UPSTREAM_TOTAL_TIMEOUT;
         return PG_UPSTREAM_CONNECT_TIMEOUT;
     case CURLE_PARTIAL_FILE:
@@ -453,9 +473,11 @@ static int head_add(pg_upstream_xfer_t *x, const char *k, size_t kn,
         x->hoff = n;
         x->caphoff = cap;
     }
-    if (pg_buf_append(&x->hbuf, k, kn) != PG_OK ||
-        pg_buf_append(&x->hbuf, v, vn) != PG_OK)
-        return PG_ETOOBIG;
+    int rc = pg_buf_append(&x->hbuf, k, kn);
+    if (rc == PG_OK)
+        rc = pg_buf_append(&x->hbuf, v, vn);
+    if (rc != PG_OK)
+        return rc;
     o = &x->hoff[x->nhoff++];
     *o = (struct hdr_off){ko, (uint32_t)kn, ko + (uint32_t)kn, (uint32_t)vn};
     return PG_OK;
@@ -565,10 +587,16 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *arg)
         vs++;
     while (n > vs && is_ws(p[n - 1]))
         n--;
-    if (head_add(x, p, kn, p + vs, n - vs) != PG_OK) {
+    int rc = head_add(x, p, kn, p + vs, n - vs);
+    if (rc == PG_ETOOBIG) {
         x->forced = PG_UPSTREAM_TOO_BIG;
         snprintf(x->errbuf, sizeof x->errbuf,
                  "response head larger than %d bytes", HEAD_MAX_BYTES);
+        return 0;
+    }
+    if (rc != PG_OK) {
+        x->forced = PG_UPSTREAM_ERROR;
+        snprintf(x->errbuf, sizeof x->errbuf, "out of memory");
         return 0;
     }
     return len;
@@ -727,6 +755,10 @@ static void after_curl(pg_upstream_t *u)
         if (x->canceled) {
             xfer_detach(x);
             xfer_destroy(x);
+        } else if (x->forced != PG_UPSTREAM_OK) {
+            xfer_end(x, x->forced, x->errbuf);
+            if (u->closing)
+                return;
         } else if (!x->added && xfer_add(x) != PG_OK) {
             snprintf(x->errbuf, sizeof x->errbuf, "curl_multi_add_handle failed");
             xfer_end(x, PG_UPSTREAM_ERROR, x->errbuf);

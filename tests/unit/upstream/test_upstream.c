@@ -839,6 +839,111 @@ static void test_fake_anthropic_bodies(void **state)
     tc_response_free(&resp);
 }
 
+
+/* ---- connect timeout: a listener whose accept queue is full drops SYNs ---- */
+
+static void test_connect_timeout(void **state)
+{
+    env_t *e = *state;
+    rec_t r = {0};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[8];
+    char *url;
+    pg_upstream_opts_t o;
+
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    /* Fill the accept queue (never accepted) so further SYNs are dropped. */
+    for (int i = 0; i < 8; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    usleep(50000);
+    url = tc_url(ntohs(a.sin_port), "/x");
+    o = get_opts(url);
+    o.connect_timeout_ms = 200;
+    o.total_timeout_ms = 20000;
+    assert_int_equal(start(e, &r, &o), PG_OK);
+    assert_true(run_until_done(e, &r));
+    if (r.result != PG_UPSTREAM_CONNECT_TIMEOUT)
+        print_message("msg: %s\n", r.msg);
+    assert_int_equal(r.result, PG_UPSTREAM_CONNECT_TIMEOUT);
+    assert_int_equal(r.nhead, 0);
+    for (int i = 0; i < 8; i++)
+        close(fill[i]);
+    close(lfd);
+    rec_free(&r);
+    free(url);
+}
+
+/* ---- out of memory: fail the Nth library allocation, sweep N ------------- */
+
+static long oom_fail_at = -1;
+static long oom_calls;
+
+static bool oom_fail(void)
+{
+    return oom_fail_at >= 0 && oom_calls++ == oom_fail_at;
+}
+static void *t_malloc(size_t n) { return oom_fail() ? NULL : malloc(n); }
+static void *t_realloc(void *p, size_t n) { return oom_fail() ? NULL : realloc(p, n); }
+static void *t_calloc(size_t c, size_t n) { return oom_fail() ? NULL : calloc(c, n); }
+
+static void test_oom_sweep(void **state)
+{
+    env_t *e = *state;
+    char *url = fu_url(e->fu, "/v1/chat/completions");
+    pg_kv_t hdrs[] = {{PG_STR("Authorization"), PG_STR("Bearer k")},
+                      {PG_STR("X-Empty"), PG_STR("")}};
+    pg_upstream_opts_t o = {.method = "POST", .url = url, .headers = hdrs,
+                            .nheaders = 2, .body = PG_STR("{\"a\":1}")};
+    fu_resp_t *s = fu_openai_chat(&(fu_llm_opts_t){.text = "fine"});
+    bool clean_run = false;
+
+    fu_resp_header(s, "X-Extra", "1");
+    fu_push(e->fu, s);
+    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free), PG_OK);
+    for (long n = 0; n < 500 && !clean_run; n++) {
+        pg_upstream_t *u = NULL;
+        rec_t r = {0};
+        bool closed = false;
+        int rc;
+
+        oom_calls = 0;
+        oom_fail_at = n;
+        rc = pg_upstream_new(&e->loop, &u);
+        if (rc != PG_OK) {
+            assert_int_equal(rc, PG_ENOMEM);
+            continue;
+        }
+        r.env = e;
+        rc = pg_upstream_start(u, &o, &cbs, &r, &r.x);
+        if (rc == PG_OK) {
+            if (!run_until_done(e, &r))
+                fail_msg("stuck with allocation %ld failing", n);
+            assert_true(r.result == PG_UPSTREAM_OK || r.result == PG_UPSTREAM_ERROR);
+            if (r.result == PG_UPSTREAM_OK) {
+                assert_int_equal(r.status, 200);
+                assert_non_null(r.content_type);
+            }
+        } else {
+            assert_int_equal(rc, PG_ENOMEM);
+            assert_int_equal(r.nhead + r.ndone, 0);
+        }
+        clean_run = oom_calls <= n; /* nothing failed: the sweep is done */
+        oom_fail_at = -1;
+        pg_upstream_close(u, on_closed, &closed);
+        assert_true(run_until(e, &closed, WAIT_MS));
+        rec_free(&r);
+    }
+    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    assert_true(clean_run);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +954,7 @@ int main(void)
         T(test_streamed_parts),
         T(test_connection_reuse),
         T(test_connect_failed),
+        T(test_connect_timeout),
         T(test_first_byte_timeout),
         T(test_idle_timeout),
         T(test_total_timeout),
@@ -861,6 +967,7 @@ int main(void)
         T(test_abort_from_on_data),
         T(test_start_inside_on_data),
         T(test_close_with_transfers_in_flight),
+        T(test_oom_sweep),
         T(test_fake_openai_stream),
         T(test_fake_anthropic_bodies),
 #undef T
