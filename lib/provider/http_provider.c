@@ -99,8 +99,11 @@ typedef struct hp_call {
     bool ok_status;
     pg_buf_t resp;                  /* non-stream body or error body */
     pg_sse_parser_t sse;
-    pg_openai_stream_dec_t oai;
-    pg_anthropic_stream_dec_t ant;
+    /* The decoders live in the request arena, not here: they hook their
+     * scratch memory to that arena's cleanups, which run after this state
+     * may already be gone. */
+    pg_openai_stream_dec_t *oai;
+    pg_anthropic_stream_dec_t *ant;
     bool emitted;                   /* an event went to the gateway */
     bool paused;
     pg_kv_t relay[HP_MAX_RELAY];    /* slices into relay_text */
@@ -108,6 +111,11 @@ typedef struct hp_call {
     pg_buf_t relay_text;
     uint64_t retry_after_ms;        /* from the upstream; 0: none */
     const char *fail_why;           /* protocol problem seen while decoding */
+    /* An error event the upstream streamed before anything else (e.g.
+     * Anthropic's overloaded_error): handled like an error status, so it
+     * can be retried or failed over instead of reaching the client. */
+    int early_status;
+    pg_str_t early_type, early_msg; /* request arena copies */
 } hp_call_t;
 
 /* ---- create / destroy --------------------------------------------------- */
@@ -446,6 +454,13 @@ static int sink(void *ud, const pg_event_t *ev)
     hp_call_t *hc = ud;
     if (hc->call == NULL)
         return PG_ECANCELED;
+    if (ev->kind == PG_EV_ERROR && !hc->emitted) {
+        pg_arena_t *a = hc->call->arena;
+        hc->early_status = ev->status ? ev->status : 502;
+        hc->early_type = pg_arena_strdup(a, ev->error_type);
+        hc->early_msg = pg_arena_strdup(a, ev->text);
+        return PG_EUPSTREAM; /* stops the decoder; on_done takes over */
+    }
     if (!hc->emitted && hc->nrelay > 0)
         (void)pg_provider_call_set_headers(hc->call, hc->relay, hc->nrelay);
     hc->emitted = true;
@@ -461,9 +476,9 @@ static int on_sse_event(void *ud, pg_str_t event, pg_str_t data)
 {
     hp_call_t *hc = ud;
     if (hc->inst->kind->dialect == HP_OPENAI)
-        return pg_openai_stream_dec_feed(&hc->oai, data, sink, hc,
+        return pg_openai_stream_dec_feed(hc->oai, data, sink, hc,
                                          &hc->fail_why);
-    return pg_anthropic_stream_dec_feed(&hc->ant, event, data, sink, hc,
+    return pg_anthropic_stream_dec_feed(hc->ant, event, data, sink, hc,
                                         &hc->fail_why);
 }
 
@@ -625,6 +640,23 @@ static void fail_from_status(hp_call_t *hc)
             status_retryable(hc->status));
 }
 
+/* The upstream answered 200 but its stream (or body) began with an error:
+ * the same treatment as an error status. */
+static void fail_early(hp_call_t *hc)
+{
+    int status = hc->early_status;
+    hc->status = status;
+    if (status_retryable(status) && schedule_retry(hc)) {
+        hc->early_status = 0;
+        return;
+    }
+    hc_fail(hc, map_status(status),
+            hc->early_type.n ? hc->early_type : PG_STR("server_error"),
+            hc->early_msg.n ? hc->early_msg
+                            : PG_STR("The provider reported an error."),
+            status_retryable(status));
+}
+
 static void finish_ok(hp_call_t *hc)
 {
     int rc;
@@ -632,10 +664,10 @@ static void finish_ok(hp_call_t *hc)
         rc = pg_sse_parser_finish(&hc->sse, on_sse_event, hc);
         if (rc == PG_OK) {
             if (hc->inst->kind->dialect == HP_OPENAI)
-                rc = pg_openai_stream_dec_finish(&hc->oai, sink, hc,
+                rc = pg_openai_stream_dec_finish(hc->oai, sink, hc,
                                                  &hc->fail_why);
             else
-                rc = pg_anthropic_stream_dec_finish(&hc->ant, &hc->fail_why);
+                rc = pg_anthropic_stream_dec_finish(hc->ant, &hc->fail_why);
         }
     } else if (hc->inst->kind->dialect == HP_OPENAI) {
         rc = pg_openai_chat_decode_response(
@@ -648,7 +680,13 @@ static void finish_ok(hp_call_t *hc)
     }
     if (hc->call == NULL)
         return;
-    if (rc == PG_OK) {
+    if (hc->early_status != 0) {
+        fail_early(hc);
+        return;
+    }
+    /* PG_EUPSTREAM: the stream ended with an error event that already
+     * went to the client; the call itself is over. */
+    if (rc == PG_OK || rc == PG_EUPSTREAM) {
         hc_succeed(hc);
         return;
     }
@@ -695,6 +733,10 @@ static void on_done(void *ud, pg_upstream_result_t result, const char *m)
                 false);
         return;
     case PG_UPSTREAM_ABORTED:
+        if (hc->early_status != 0) {
+            fail_early(hc);
+            return;
+        }
         if (hc->fail_why != NULL) {
             hc_fail(hc, 502, PG_STR("server_error"),
                     pg_arena_printf(a, "The provider sent a malformed "
@@ -746,6 +788,15 @@ static void start_attempt(hp_call_t *hc)
     pg_buf_reset(&hc->resp);
     hc->status = 0;
     hc->ok_status = false;
+    if (hc->attempt > 0 && hc->stream) {
+        /* A retry after an early error event: fresh parser and decoder. */
+        pg_sse_parser_destroy(&hc->sse);
+        pg_sse_parser_init(&hc->sse, HP_MAX_SSE_EVENT);
+        if (hc->oai != NULL)
+            pg_openai_stream_dec_init(hc->oai, c->arena);
+        if (hc->ant != NULL)
+            pg_anthropic_stream_dec_init(hc->ant, c->arena);
+    }
     int rc = pg_upstream_start(c->upstream, &o, &upstream_cbs, hc, &hc->xfer);
     if (rc != PG_OK) {
         hc->xfer = NULL;
@@ -779,8 +830,6 @@ static int hp_start(void *self, pg_provider_call_t *call)
     pg_buf_init(&hc->resp, hc->stream ? HP_MAX_ERROR_BODY : HP_MAX_BODY);
     pg_buf_init(&hc->relay_text, 8192);
     pg_sse_parser_init(&hc->sse, HP_MAX_SSE_EVENT);
-    pg_openai_stream_dec_init(&hc->oai, c->arena);
-    pg_anthropic_stream_dec_init(&hc->ant, c->arena);
     uv_timer_init(c->loop, &hc->retry_timer);
     pg_provider_call_set_data(call, hc);
 
@@ -791,6 +840,20 @@ static int hp_start(void *self, pg_provider_call_t *call)
     }
     const char *why = NULL;
     int rc;
+    if (hc->stream && in->kind->dialect == HP_OPENAI) {
+        hc->oai = pg_provider_call_alloc(call, sizeof(*hc->oai));
+        if (hc->oai != NULL)
+            pg_openai_stream_dec_init(hc->oai, c->arena);
+    } else if (hc->stream) {
+        hc->ant = pg_provider_call_alloc(call, sizeof(*hc->ant));
+        if (hc->ant != NULL)
+            pg_anthropic_stream_dec_init(hc->ant, c->arena);
+    }
+    if (hc->stream && hc->oai == NULL && hc->ant == NULL) {
+        hc_release(hc);
+        pg_provider_call_set_data(call, NULL);
+        return PG_ENOMEM;
+    }
     if (in->kind->dialect == HP_OPENAI) {
         pg_openai_req_opts_t o = {
             .stream = q->stream,

@@ -1,0 +1,641 @@
+/* test_providers.c: the gateway in-process in front of the scripted fake
+ * upstream (tests/support/fake_upstream.h): OpenAI-type and Anthropic-type
+ * providers, streaming relay, retries, failover, timeouts, errors after the
+ * first byte, client disconnects, keepalive pings, error mapping and header
+ * relay. Each test starts its own fake(s) and gateway. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "fake_upstream.h"
+#include "polyglot/polyglot.h"
+#include "test_client.h"
+
+#define CHAT "/openai/v1/chat/completions"
+
+typedef struct fx {
+    pg_gateway_t *gw;
+    tc_log_t log;
+    int port;
+} fx_t;
+
+/* A gateway with one app at /openai whose default provider is "up" (and
+ * whatever extra providers/routing the test adds). */
+static fx_t *gw_start(const char *providers_yaml, const char *routing_yaml)
+{
+    fx_t *f = tc_xmalloc(sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    tc_log_init(&f->log);
+    char *yaml = tc_xasprintf(
+        "server: {host: 127.0.0.1, port: 0, workers: 1, sse_keepalive: 100ms}\n"
+        "providers:\n%s"
+        "routing:\n%s"
+        "apps: [{name: api, frontdoor: openai, path: /openai}]\n"
+        "logging: {level: info}\n",
+        providers_yaml, routing_yaml);
+    f->gw = pg_gateway_new();
+    assert_non_null(f->gw);
+    assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)), PG_OK);
+    assert_int_equal(pg_gateway_set_log_sink(f->gw, tc_log_sink, &f->log), PG_OK);
+    int rc = pg_gateway_start(f->gw);
+    if (rc != PG_OK)
+        fail_msg("start: %s\n%s", pg_gateway_last_error(f->gw), yaml);
+    free(yaml);
+    f->port = pg_gateway_port(f->gw);
+    return f;
+}
+
+static void gw_stop(fx_t *f)
+{
+    assert_int_equal(pg_gateway_shutdown(f->gw, 10000), PG_OK);
+    pg_gateway_free(f->gw);
+    tc_log_destroy(&f->log);
+    free(f);
+}
+
+/* providers[] YAML for one provider named name on fake fu. */
+static char *provider_yaml(const char *name, const char *type, fu_t *fu,
+                           const char *extra)
+{
+    char *base = fu_url(fu, strcmp(type, "anthropic") == 0 ? "" : "/v1");
+    char *y = tc_xasprintf("  - {name: %s, type: %s, api_key: sk-test-%s, "
+                           "base_url: \"%s\"%s%s}\n",
+                           name, type, name, base, extra ? ", " : "",
+                           extra ? extra : "");
+    free(base);
+    return y;
+}
+
+static void post(fx_t *f, const char *body, tc_response_t *r)
+{
+    char *url = tc_url(f->port, CHAT);
+    memset(r, 0, sizeof(*r));
+    tc_request("POST", url, body, NULL, r);
+    free(url);
+}
+
+/* The access log line is written when the request completes, which may be
+ * just after the client has its answer: wait for it (bounded). */
+static bool log_has(fx_t *f, const char *needle)
+{
+    for (int i = 0; i < 500; i++) {
+        if (tc_log_contains(&f->log, needle))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static const char *body_of(const tc_response_t *r)
+{
+    return r->body.p ? r->body.p : "";
+}
+
+static cJSON *json_of(const tc_response_t *r)
+{
+    cJSON *j = cJSON_Parse(body_of(r));
+    if (j == NULL)
+        fail_msg("not JSON (HTTP %ld): %s", r->status, body_of(r));
+    return j;
+}
+
+static const char *message_content(cJSON *j)
+{
+    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    cJSON *m = cJSON_GetObjectItem(c, "message");
+    cJSON *t = cJSON_GetObjectItem(m, "content");
+    return cJSON_IsString(t) ? t->valuestring : "";
+}
+
+static const char *error_message(cJSON *j)
+{
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message");
+    return cJSON_IsString(m) ? m->valuestring : "";
+}
+
+/* Concatenated delta contents of an SSE body; sets *done when the last
+ * payload is [DONE] and *error when a payload is an error object. */
+static char *stream_text(const tc_response_t *r, bool *done, bool *error)
+{
+    tc_sse_t s;
+    tc_sse_parse(body_of(r), r->body.n, &s);
+    size_t cap = r->body.n + 1, n = 0;
+    char *out = tc_xmalloc(cap);
+    *done = false;
+    *error = false;
+    for (size_t i = 0; i < s.n; i++) {
+        if (strcmp(s.data[i], "[DONE]") == 0) {
+            *done = i + 1 == s.n;
+            continue;
+        }
+        cJSON *j = cJSON_Parse(s.data[i]);
+        if (j == NULL)
+            fail_msg("chunk is not JSON: %s", s.data[i]);
+        if (cJSON_GetObjectItem(j, "error") != NULL)
+            *error = true;
+        cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "delta"), "content");
+        if (cJSON_IsString(t)) {
+            size_t k = strlen(t->valuestring);
+            memcpy(out + n, t->valuestring, k);
+            n += k;
+        }
+        cJSON_Delete(j);
+    }
+    out[n] = '\0';
+    tc_sse_free(&s);
+    return out;
+}
+
+static const char simple_body[] =
+    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+    "\"content\":\"Say hello\"}]}";
+static const char stream_body[] =
+    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+    "\"user\",\"content\":\"Say hello\"}]}";
+
+/* ---- OpenAI-type provider ------------------------------------------------- */
+
+static void test_openai_non_stream(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello from upstream"}));
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(message_content(j), "Hello from upstream");
+    cJSON *usage = cJSON_GetObjectItem(j, "usage");
+    assert_int_equal(cJSON_GetObjectItem(usage, "prompt_tokens")->valueint, 12);
+    cJSON_Delete(j);
+    char *ov = tc_response_header(&r, "x-polyglot-overhead-us");
+    assert_non_null(ov);
+    free(ov);
+
+    /* What the upstream got: the route, the key, the request. */
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_non_null(rq);
+    assert_string_equal(rq->path, "/v1/chat/completions");
+    assert_string_equal(fu_request_header(rq, "authorization"), "Bearer sk-test-up");
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_string_equal(cJSON_GetObjectItem(sent, "model")->valuestring, "gpt-4o-mini");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sent, "stream")));
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+
+    /* The access log names the provider and never the key. */
+    assert_true(log_has(f, "\"provider\":\"up\""));
+    assert_false(tc_log_contains(&f->log, "sk-test-up"));
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_openai_stream_relay(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
+                    .text = "one two three four five", .nparts = 5,
+                    .delay_ms = 5, .usage_chunk = true}));
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = stream_text(&r, &done, &error);
+    assert_string_equal(text, "one two three four five");
+    assert_true(done);
+    assert_false(error);
+    /* The client did not ask for usage: the usage chunk the gateway asked
+     * upstream for (to log it) is not forwarded. */
+    assert_null(strstr(body_of(&r), "\"choices\":[]"));
+    fu_request_t *rq = fu_request(fu, 0);
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sent, "stream")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(sent, "stream_options"), "include_usage")));
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+    if (!log_has(f, "\"output_tokens\":7")) {
+        for (size_t i = 0; i < f->log.n; i++)
+            fprintf(stderr, "log: %s\n", f->log.lines[i]);
+        fail_msg("usage of the stream not logged");
+    }
+    free(text);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- Anthropic-type provider behind the OpenAI frontdoor ------------------- */
+
+static void test_anthropic_provider(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "Bonjour"}));
+    fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){.text = "Bon jour a tous",
+                                                     .nparts = 4}));
+    char *p = provider_yaml("claude", "anthropic", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: claude\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(message_content(j), "Bonjour");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = stream_text(&r, &done, &error);
+    assert_string_equal(text, "Bon jour a tous");
+    assert_true(done);
+    free(text);
+    tc_response_free(&r);
+
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->path, "/v1/messages");
+    assert_string_equal(fu_request_header(rq, "x-api-key"), "sk-test-claude");
+    assert_string_equal(fu_request_header(rq, "anthropic-version"), "2023-06-01");
+    assert_null(fu_request_header(rq, "authorization"));
+    cJSON *sent = cJSON_Parse(rq->body);
+    /* Anthropic requires max_tokens: the default fills it in. */
+    assert_int_equal(cJSON_GetObjectItem(sent, "max_tokens")->valueint, 4096);
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- retries, failover, error mapping ---------------------------------------- */
+
+static void test_retry_then_success(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_server_error());
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "after a retry"}));
+    char *p = provider_yaml("up", "openai", fu, "max_retries: 2");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(message_content(j), "after a retry");
+    cJSON_Delete(j);
+    assert_int_equal(fu_requests_count(fu), 2);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_429_retry_after_relayed(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_rate_limited(7));
+    char *p = provider_yaml("up", "openai", fu, "max_retries: 0");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 429);
+    char *ra = tc_response_header(&r, "retry-after");
+    assert_non_null(ra);
+    assert_string_equal(ra, "7");
+    free(ra);
+    cJSON *j = json_of(&r);
+    assert_true(strlen(error_message(j)) > 0);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_529_becomes_503_with_retry_after(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_overloaded());
+    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    fx_t *f = gw_start(p, "  default_provider: claude\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 503);
+    char *ra = tc_response_header(&r, "retry-after");
+    assert_non_null(ra);
+    free(ra);
+    cJSON *j = json_of(&r);
+    assert_non_null(cJSON_GetObjectItem(j, "error"));
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_failover_to_second_provider(void **state)
+{
+    (void)state;
+    fu_t *bad = fu_start(), *good = fu_start();
+    fu_push(bad, fu_openai_error(503, "server_error", NULL, "down", 0));
+    fu_push(good, fu_openai_chat(&(fu_llm_opts_t){.text = "from the backup"}));
+    char *p1 = provider_yaml("primary", "openai", bad, "max_retries: 1");
+    char *p2 = provider_yaml("backup", "openai-compatible", good, NULL);
+    char *providers = tc_xasprintf("%s%s", p1, p2);
+    fx_t *f = gw_start(providers, "  default_provider: primary\n"
+                                  "  failover: {primary: [backup]}\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(message_content(j), "from the backup");
+    cJSON_Delete(j);
+    /* The primary was tried once and retried once before failing over. */
+    assert_int_equal(fu_requests_count(bad), 2);
+    assert_int_equal(fu_requests_count(good), 1);
+    assert_true(log_has(f, "\"provider\":\"backup\""));
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p1);
+    free(p2);
+    free(providers);
+    fu_stop(bad);
+    fu_stop(good);
+}
+
+static void test_unreachable_upstream_502(void **state)
+{
+    (void)state;
+    /* A port nothing listens on: bind one, remember it, close it. */
+    fu_t *fu = fu_start();
+    char *p = provider_yaml("up", "openai-compatible", fu, "max_retries: 0");
+    fu_stop(fu);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 502);
+    cJSON *j = json_of(&r);
+    assert_non_null(strstr(error_message(j), "could not be reached"));
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+}
+
+static void test_first_byte_timeout_504(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *slow = fu_openai_chat(&(fu_llm_opts_t){.text = "too late"});
+    fu_resp_slow_head(slow, 3000);
+    fu_push(fu, slow);
+    char *p = provider_yaml("up", "openai", fu,
+                            "max_retries: 0, timeouts: {first_byte: 200ms}");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 504);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_upstream_error_body_and_key_redaction(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_error(401, "invalid_request_error", "invalid_api_key",
+                                "Incorrect API key provided: sk-test-up.", 0));
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 401);
+    assert_null(strstr(body_of(&r), "sk-test-up"));
+    assert_non_null(strstr(body_of(&r), "[redacted]"));
+    assert_false(tc_log_contains(&f->log, "sk-test-up"));
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_lying_upstreams_get_clean_errors(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_malformed_json());
+    fu_push(fu, fu_openai_200_error());
+    char *p = provider_yaml("up", "openai", fu, "max_retries: 0");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    for (int i = 0; i < 2; i++) {
+        tc_response_t r;
+        post(f, simple_body, &r);
+        assert_int_equal(r.status, 502);
+        cJSON *j = json_of(&r);
+        assert_non_null(cJSON_GetObjectItem(j, "error"));
+        cJSON_Delete(j);
+        tc_response_free(&r);
+    }
+    /* The worker still serves. */
+    fu_reset(fu);
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "fine again"}));
+    tc_response_t r;
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- failures after the first byte ----------------------------------------------- */
+
+static void test_drop_mid_stream_ends_with_error_event(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_part_str(s, 0,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+        "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_drop(s);
+    fu_push(fu, s);
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = stream_text(&r, &done, &error);
+    assert_string_equal(text, "partial");
+    assert_false(done);
+    assert_true(error);
+    /* Bytes had gone to the client: no retry. */
+    assert_int_equal(fu_requests_count(fu), 1);
+    free(text);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_idle_timeout_and_keepalive_pings(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_part_str(s, 0,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+        "\"assistant\",\"content\":\"thinking...\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_stall(s);
+    fu_push(fu, s);
+    /* Silent upstream: pings every 100 ms (server.sse_keepalive), then the
+     * idle timeout ends the stream with an error. */
+    char *p = provider_yaml("up", "openai", fu, "timeouts: {idle: 700ms}");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(body_of(&r), ": ping\n\n"));
+    bool done, error;
+    char *text = stream_text(&r, &done, &error);
+    assert_string_equal(text, "thinking...");
+    assert_false(done);
+    assert_true(error);
+    free(text);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_client_disconnect_cancels_upstream(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_part_str(s, 0,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+        "\"assistant\",\"content\":\"x\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_endless(s, 20,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
+        "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
+    fu_push(fu, s);
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+
+    int fd = tc_raw_connect(f->port);
+    assert_true(fd >= 0);
+    char *req = tc_xasprintf("POST " CHAT " HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             strlen(stream_body), stream_body);
+    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    tc_bytes_t in = {0};
+    bool closed = false;
+    /* Some of the stream arrives, then the client goes away. */
+    while (in.n == 0 || strstr(in.p, "\"y\"") == NULL)
+        if (tc_raw_recv(fd, 5000, 1 << 20, &in, &closed) == 0 || closed)
+            break;
+    assert_non_null(in.p);
+    assert_non_null(strstr(in.p, "\"y\""));
+    close(fd);
+    /* The gateway cancels its transfer: the fake sees the connection close. */
+    assert_true(fu_wait_closed(fu, 1, 5000));
+    tc_bytes_free(&in);
+    free(req);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_missing_key_names_variable_and_fails_over(void **state)
+{
+    (void)state;
+    fu_t *good = fu_start();
+    fu_push(good, fu_openai_chat(&(fu_llm_opts_t){.text = "backup answered"}));
+    unsetenv("POLYGLOT_TEST_UNSET_KEY");
+    char *p2 = provider_yaml("backup", "openai", good, NULL);
+    char *providers = tc_xasprintf(
+        "  - {name: nokey, type: openai, api_key: \"${POLYGLOT_TEST_UNSET_KEY:-}\"}\n%s",
+        p2);
+    fx_t *f = gw_start(providers, "  rules: [{model_prefix: solo, provider: nokey}]\n"
+                                  "  default_provider: nokey\n"
+                                  "  failover: {nokey: [backup]}\n");
+    tc_response_t r;
+    /* With a failover target, the request is served by it. */
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    gw_stop(f);
+
+    /* Alone, the client learns which variable to set. */
+    f = gw_start("  - {name: nokey, type: openai, api_key: \"${POLYGLOT_TEST_UNSET_KEY:-}\"}\n",
+                 "  default_provider: nokey\n");
+    post(f, simple_body, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(body_of(&r), "POLYGLOT_TEST_UNSET_KEY"));
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p2);
+    free(providers);
+    fu_stop(good);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_non_stream),
+        cmocka_unit_test(test_openai_stream_relay),
+        cmocka_unit_test(test_anthropic_provider),
+        cmocka_unit_test(test_retry_then_success),
+        cmocka_unit_test(test_429_retry_after_relayed),
+        cmocka_unit_test(test_529_becomes_503_with_retry_after),
+        cmocka_unit_test(test_failover_to_second_provider),
+        cmocka_unit_test(test_unreachable_upstream_502),
+        cmocka_unit_test(test_first_byte_timeout_504),
+        cmocka_unit_test(test_upstream_error_body_and_key_redaction),
+        cmocka_unit_test(test_lying_upstreams_get_clean_errors),
+        cmocka_unit_test(test_drop_mid_stream_ends_with_error_event),
+        cmocka_unit_test(test_idle_timeout_and_keepalive_pings),
+        cmocka_unit_test(test_client_disconnect_cancels_upstream),
+        cmocka_unit_test(test_missing_key_names_variable_and_fails_over),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
