@@ -1,0 +1,186 @@
+// fake_upstream.mjs: fake OpenAI and Anthropic upstreams for the e2e tests,
+// node `http` servers on 127.0.0.1:0 inside the test process. They answer
+// like the real APIs (whole JSON bodies and SSE streams), record every
+// request they receive, and can be scripted to answer the next requests
+// with fixed statuses (e.g. 429 + retry-after) before the normal answer.
+import http from 'node:http';
+
+// What the fakes say unless a request asks for something else.
+export const OPENAI_TEXT = ['The fake ', 'upstream ', 'says ', 'hello ', 'in pieces.'];
+export const OPENAI_USAGE = { prompt_tokens: 17, completion_tokens: 5, total_tokens: 22 };
+export const ANTHROPIC_TEXT = ['Claude-shaped ', 'fake ', 'answer.'];
+export const ANTHROPIC_USAGE = { input_tokens: 23, output_tokens: 7 };
+export const TOOL_ARGS = '{"city":"Paris","days":3,"metric":true}';
+
+// Starts a server whose normal answer is handler(req, body, res); returns
+// {port, url, requests, script(list), close()}. `requests` holds one
+// {method, url, headers, body} per request (body parsed as JSON when it
+// is JSON). script([{status, headers, body}, ...]) makes the next
+// requests get those answers in order, then the handler again.
+async function startFake(handler) {
+  const requests = [];
+  const queue = [];
+  const server = http.createServer((req, res) => {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      const raw = Buffer.concat(parts).toString('utf8');
+      let body = raw;
+      try { body = JSON.parse(raw); } catch { /* keep the text */ }
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      const scripted = queue.shift();
+      if (scripted) {
+        res.writeHead(scripted.status, {
+          'content-type': 'application/json',
+          ...(scripted.headers ?? {}),
+        });
+        res.end(JSON.stringify(scripted.body ?? {}));
+        return;
+      }
+      handler(req, body, res);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    script(list) { queue.push(...list); },
+    reset() { requests.length = 0; queue.length = 0; },
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function notFound(res, what) {
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message: `fake: no route ${what}`, type: 'invalid_request_error' } }));
+}
+
+function sse(res) {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+}
+
+// True when the request offers a function tool and the last user message
+// mentions it: the fake then calls it instead of answering in text.
+function wantsTool(body) {
+  if (!Array.isArray(body.tools) || body.tools.length === 0) return null;
+  const tool = body.tools[0];
+  return tool.function?.name ?? tool.name ?? null;
+}
+
+// ---- OpenAI Chat Completions ----------------------------------------
+
+function openaiHandler(req, body, res) {
+  if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+    notFound(res, `${req.method} ${req.url}`);
+    return;
+  }
+  const id = 'chatcmpl-fake' + Math.random().toString(36).slice(2, 10);
+  const created = 1700000000;
+  const model = body.model;
+  const tool = wantsTool(body);
+
+  if (!body.stream) {
+    const message = tool
+      ? {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_fake1', type: 'function', function: { name: tool, arguments: TOOL_ARGS } }],
+        }
+      : { role: 'assistant', content: OPENAI_TEXT.join('') };
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'x-ratelimit-remaining-requests': '99',
+    });
+    res.end(JSON.stringify({
+      id, object: 'chat.completion', created, model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? 'tool_calls' : 'stop' }],
+      usage: OPENAI_USAGE,
+    }));
+    return;
+  }
+
+  sse(res);
+  const chunk = (choices, extra = {}) =>
+    res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`);
+  chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+  if (tool) {
+    chunk([{
+      index: 0,
+      delta: { tool_calls: [{ index: 0, id: 'call_fake1', type: 'function', function: { name: tool, arguments: '' } }] },
+      finish_reason: null,
+    }]);
+    // The arguments in several pieces, split inside tokens on purpose.
+    for (const piece of ['{"city":"Pa', 'ris","days"', ':3,"metric":', 'true}']) {
+      chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }]);
+    }
+    chunk([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]);
+  } else {
+    for (const piece of OPENAI_TEXT) {
+      chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+    }
+    chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+  }
+  if (body.stream_options?.include_usage) chunk([], { usage: OPENAI_USAGE });
+  res.end('data: [DONE]\n\n');
+}
+
+export function startOpenAIFake() {
+  return startFake(openaiHandler);
+}
+
+// ---- Anthropic Messages ---------------------------------------------
+
+function anthropicHandler(req, body, res) {
+  if (req.method !== 'POST' || req.url !== '/v1/messages') {
+    notFound(res, `${req.method} ${req.url}`);
+    return;
+  }
+  const id = 'msg_fake' + Math.random().toString(36).slice(2, 10);
+  const model = body.model;
+
+  if (!body.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({
+      id, type: 'message', role: 'assistant', model,
+      content: [{ type: 'text', text: ANTHROPIC_TEXT.join('') }],
+      stop_reason: 'end_turn', stop_sequence: null,
+      usage: ANTHROPIC_USAGE,
+    }));
+    return;
+  }
+
+  sse(res);
+  const event = (name, data) => res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
+  event('message_start', {
+    message: {
+      id, type: 'message', role: 'assistant', model, content: [],
+      stop_reason: null, stop_sequence: null,
+      usage: { input_tokens: ANTHROPIC_USAGE.input_tokens, output_tokens: 1 },
+    },
+  });
+  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+  event('ping', {});
+  for (const text of ANTHROPIC_TEXT) {
+    event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+  }
+  event('content_block_stop', { index: 0 });
+  event('message_delta', {
+    delta: { stop_reason: 'end_turn', stop_sequence: null },
+    usage: { output_tokens: ANTHROPIC_USAGE.output_tokens },
+  });
+  event('message_stop', {});
+  res.end();
+}
+
+export function startAnthropicFake() {
+  return startFake(anthropicHandler);
+}
