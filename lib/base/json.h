@@ -39,4 +39,12 @@ cJSON *pg_json_parse(pg_str_t text, size_t *err_offset);
 #include "base/arena.h"
 cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset);
 
+/* Finds the value of the top-level member key in the JSON object text
+ * (already known to be valid JSON) without building a tree: [*start,
+ * *end) is the value's bytes, quotes included for a string. A key written
+ * with escapes is not matched. PG_OK, PG_ENOENT, or PG_EPARSE. For
+ * passthrough, which rewrites one member and forwards every other byte. */
+int pg_json_member_span(pg_str_t text, const char *key, size_t *start,
+                        size_t *end);
+
 #endif

@@ -367,3 +367,92 @@ cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset)
         *err_offset = (size_t)((ps.err ? ps.err : ps.p) - text.p);
     return root;
 }
+
+/* ---- spans in the original text (passthrough rewrites) ------------------ */
+
+/* Skips one JSON value starting at p (after whitespace); returns the end,
+ * or NULL when malformed. Strings honour escapes; containers nest. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    do {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        if (p >= end)
+            return NULL;
+        if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\')
+                    p++;
+            }
+            if (p >= end)
+                return NULL;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+            continue;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth < 0)
+                return NULL;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (depth == 0)
+                return NULL;
+            p++;
+            continue;
+        } else {
+            while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+                   *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+                p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+int pg_json_member_span(pg_str_t text, const char *key, size_t *start,
+                        size_t *end_out)
+{
+    const char *p = text.p, *end = text.p + text.n;
+    size_t klen = strlen(key);
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    if (p >= end || *p != '{')
+        return PG_EPARSE;
+    p++;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' ||
+                           *p == ','))
+            p++;
+        if (p >= end)
+            return PG_EPARSE;
+        if (*p == '}')
+            return PG_ENOENT;
+        if (*p != '"')
+            return PG_EPARSE;
+        const char *k = p + 1;
+        const char *kend = skip_value(p, end);
+        if (kend == NULL)
+            return PG_EPARSE;
+        bool match = (size_t)(kend - 1 - k) == klen &&
+                     memcmp(k, key, klen) == 0;
+        p = kend;
+        while (p < end && *p != ':')
+            p++;
+        if (p >= end)
+            return PG_EPARSE;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        const char *v = p;
+        const char *vend = skip_value(p, end);
+        if (vend == NULL)
+            return PG_EPARSE;
+        if (match) {
+            *start = (size_t)(v - text.p);
+            *end_out = (size_t)(vend - text.p);
+            return PG_OK;
+        }
+        p = vend;
+    }
+}

@@ -24,6 +24,7 @@
 #include "frontdoor/frontdoor.h"
 #include "http/sse.h"
 #include "provider/call.h"
+#include "provider/http_provider.h"
 #include "routing/routing.h"
 
 /* Largest encoded chunk or non-stream body we build. */
@@ -54,7 +55,13 @@ struct oai_chat {
     pg_buf_t sse;              /* owned: framed SSE for one event */
     struct oai_ping *ping;     /* owned: SSE keepalive while upstream is silent */
     bool waiting;              /* upstream time is still being counted */
+    bool raw;                  /* passthrough: upstream bytes, no decode */
+    bool answered;             /* raw non-stream: the body went out */
 };
+
+/* Passthrough (below): the raw answer path. */
+static int on_raw(void *ud, pg_str_t payload);
+static void raw_done(struct oai_chat *st, const pg_provider_error_t *err);
 
 static void on_ping_closed(uv_handle_t *h)
 {
@@ -351,7 +358,9 @@ static void on_done(void *ud, const pg_provider_error_t *err)
 {
     struct oai_chat *st = ud;
     st->ctx->upstream_end_ns = pg_now_ns();
-    if (st->stream)
+    if (st->raw)
+        raw_done(st, err);
+    else if (st->stream)
         stream_done(st, err);
     else
         whole_done(st, err);
@@ -396,9 +405,9 @@ static bool chat_route(pg_fd_ctx_t *ctx, pg_request_t *q, pg_route_t *rt)
     return true;
 }
 
-/* Parses and decodes the body into q. Answers and returns false on
- * failure. */
-static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
+/* Parses the body (a tree in the request arena). Answers and returns NULL
+ * on failure. */
+static cJSON *chat_parse(pg_fd_ctx_t *ctx)
 {
     pg_http_req_t *req = ctx->req;
     size_t off = 0;
@@ -412,8 +421,14 @@ static bool chat_decode(pg_fd_ctx_t *ctx, pg_request_t *q)
             req->body.n ? "invalid JSON" : "empty body", off);
         respond_error(ctx, 400, msg.p ? msg : PG_STR("invalid JSON body"),
                       T_INVALID, PG_STR_NULL, PG_STR_NULL);
-        return false;
     }
+    return root;
+}
+
+/* Decodes the parsed body into q. Answers and returns false on failure. */
+static bool chat_decode(pg_fd_ctx_t *ctx, const cJSON *root, pg_request_t *q)
+{
+    pg_http_req_t *req = ctx->req;
     pg_openai_decode_err_t err;
     /* The tree lives in the request arena: nothing to delete. */
     int rc = pg_openai_chat_decode(&req->arena, root, q, &err);
@@ -468,7 +483,10 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
+    pg_str_t raw = st->call.raw_body;
     st->call = (struct pg_provider_call){
+        .raw_body = raw,
+        .on_raw = st->raw ? on_raw : NULL,
         .request = &st->req,
         .loop = ctx->loop,
         .arena = &ctx->req->arena,
@@ -500,6 +518,222 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
     pg_http_req_on_abort(ctx->req, on_abort, st);
 }
 
+/* ---- passthrough ------------------------------------------------------------- */
+
+/* The usage object of a chunk or body, for the access log. */
+static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *root)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+    if (cJSON_IsNumber(in))
+        ctx->input_tokens = (int64_t)in->valuedouble;
+    if (cJSON_IsNumber(out))
+        ctx->output_tokens = (int64_t)out->valuedouble;
+}
+
+/* One payload of a passthrough stream. The bytes go to the client as the
+ * upstream sent them; only the usage chunk the gateway asked for on its
+ * own (to log usage) is held back when the client did not ask for it. */
+static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
+{
+    pg_fd_ctx_t *ctx = st->ctx;
+    int rc;
+    /* Only the last chunks carry usage: look before parsing anything. */
+    if (memmem(payload.p, payload.n, "\"usage\":{", 9) != NULL) {
+        cJSON *j = pg_json_parse_arena(&ctx->req->arena, payload, NULL);
+        if (j != NULL) {
+            note_raw_usage(ctx, j);
+            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+            if (!st->req.include_usage && cJSON_IsArray(ch) &&
+                cJSON_GetArraySize(ch) == 0)
+                return PG_OK;
+        }
+    }
+    if (!st->started && (rc = stream_begin(st)) != PG_OK)
+        return rc;
+    ping_rearm(st);
+    if ((rc = pg_sse_append_event(&st->sse, PG_STR_NULL, payload)) != PG_OK)
+        return rc;
+    return flush_sse(st);
+}
+
+static int on_raw(void *ud, pg_str_t payload)
+{
+    struct oai_chat *st = ud;
+    pg_fd_ctx_t *ctx = st->ctx;
+    if (st->stream)
+        return raw_stream_payload(st, payload);
+    /* A whole body: relayed as it is, after a look at its usage. */
+    pg_str_t body = pg_arena_strdup(&ctx->req->arena, payload);
+    if (body.p == NULL)
+        return PG_ENOMEM;
+    cJSON *j = pg_json_parse_arena(&ctx->req->arena, body, NULL);
+    note_upstream_wait(st);
+    st->answered = true;
+    if (j == NULL || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
+        /* A 200 that is not a chat.completion (malformed, or an error
+         * object): the client gets a clean error, not the upstream's lie. */
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        pg_str_t m = pg_json_get_str(e, "message");
+        pg_str_t msg = pg_arena_printf(&ctx->req->arena,
+                                       "The provider sent a malformed "
+                                       "response%s%.*s",
+                                       m.n ? ": " : ".", (int)m.n, m.p);
+        respond_error(ctx, 502, msg.p ? msg : PG_STR("malformed response"),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return PG_OK;
+    }
+    note_raw_usage(ctx, j);
+    pg_http_header_t extra[16];
+    size_t n = relay_headers(st->call.relay, st->call.nrelay, extra, 16);
+    return pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra, n,
+                           body);
+}
+
+static void raw_done(struct oai_chat *st, const pg_provider_error_t *err)
+{
+    pg_http_req_t *req = st->ctx->req;
+    if (!st->stream || !st->started) {
+        note_upstream_wait(st);
+        if (st->answered)
+            return;
+        if (err != NULL)
+            respond_provider_error(st->ctx, err);
+        else
+            respond_error(st->ctx, 502,
+                          PG_STR("The provider ended without an answer."),
+                          PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
+        return;
+    }
+    if (err != NULL)
+        stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
+                    err->message);
+    if (st->ping != NULL)
+        uv_timer_stop(&st->ping->timer);
+    (void)pg_http_stream_end(req);
+}
+
+/* Adds "key":value, after the opening brace of the body in b. */
+static int insert_member(pg_buf_t *b, size_t brace, pg_str_t member)
+{
+    if (pg_buf_reserve(b, member.n + 1) != PG_OK)
+        return PG_ENOMEM;
+    memmove(b->p + brace + 1 + member.n + 1, b->p + brace + 1,
+            b->n - brace - 1);
+    memcpy(b->p + brace + 1, member.p, member.n);
+    b->p[brace + 1 + member.n] = ',';
+    b->n += member.n + 1;
+    b->p[b->n] = '\0';
+    return PG_OK;
+}
+
+/* Builds the body to forward: the client's bytes with the model replaced
+ * (or added, from default_model) and, for a stream, usage requested.
+ * Returns false when this body needs the full decode instead (its
+ * stream_options say no usage: rewriting them is not worth a special
+ * case). */
+static bool raw_body(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
+                     bool stream, pg_str_t *out)
+{
+    pg_str_t in = ctx->req->body;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    bool want_usage = stream && so == NULL;
+    if (stream && so != NULL &&
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")))
+        return false;
+    size_t a = 0, z = 0;
+    int span = pg_json_member_span(in, "model", &a, &z);
+    if (span == PG_EPARSE)
+        return false;
+    pg_buf_t b;
+    pg_buf_init(&b, OAI_MAX_OUT);
+    pg_buf_t m;
+    pg_buf_init(&m, OAI_MAX_OUT);
+    int rc = pg_json_append_string(&m, model);
+    if (rc == PG_OK && span == PG_OK) {
+        /* Only the model's value changes; every other byte is the
+         * client's. */
+        rc = pg_buf_append(&b, in.p, a);
+        if (rc == PG_OK)
+            rc = pg_buf_append_str(&b, pg_buf_str(&m));
+        if (rc == PG_OK)
+            rc = pg_buf_append(&b, in.p + z, in.n - z);
+    } else if (rc == PG_OK) {
+        rc = pg_buf_append_str(&b, in);
+    }
+    size_t brace = 0;
+    while (brace < b.n && b.p[brace] != '{')
+        brace++;
+    if (rc == PG_OK && span == PG_ENOENT) {
+        pg_buf_t member;
+        pg_buf_init(&member, OAI_MAX_OUT);
+        rc = pg_buf_append_cstr(&member, "\"model\":");
+        if (rc == PG_OK)
+            rc = pg_buf_append_str(&member, pg_buf_str(&m));
+        if (rc == PG_OK)
+            rc = insert_member(&b, brace, pg_buf_str(&member));
+        pg_buf_free(&member);
+    }
+    if (rc == PG_OK && want_usage)
+        rc = insert_member(&b, brace,
+                           PG_STR("\"stream_options\":{\"include_usage\":true}"));
+    /* An empty object gets a trailing comma from insert_member: "{x,}". */
+    if (rc == PG_OK && cJSON_GetArraySize(root) == 0 &&
+        (span == PG_ENOENT || want_usage)) {
+        rc = PG_EPARSE; /* no messages at all: let the decoder say so */
+    }
+    *out = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b))
+                       : PG_STR_NULL;
+    pg_buf_free(&b);
+    pg_buf_free(&m);
+    return out->p != NULL;
+}
+
+/* Passthrough: an OpenAI request whose whole failover chain speaks OpenAI
+ * goes out as the client's bytes (only the model rewritten), and the
+ * answer comes back byte for byte. Returns false when the request must
+ * take the decode path (which also produces the precise 400s). */
+static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
+                            const cJSON *root)
+{
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
+    pg_str_t model = cJSON_IsString(jm) ? pg_json_str(jm) : PG_STR_NULL;
+    if (jm != NULL && !cJSON_IsString(jm))
+        return false;
+    if (model.n == 0 && ctx->app != NULL)
+        model = ctx->app->default_model;
+    if (model.n == 0 ||
+        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")))
+        return false;
+    pg_route_t rt;
+    if (pg_route_resolve(ctx->cfg, ctx->app, model, &rt) != PG_OK)
+        return false;
+    const int *chain = NULL;
+    size_t nchain = 0;
+    if (pg_route_chain(ctx->cfg, rt.provider, &ctx->req->arena, &chain,
+                       &nchain) != PG_OK)
+        return false;
+    for (size_t i = 0; i < nchain; i++) {
+        if (!pg_http_provider_passthrough(ctx->cfg->providers[chain[i]].vt))
+            return false;
+    }
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    pg_str_t body;
+    st->req.stream = cJSON_IsTrue(js);
+    st->req.include_usage =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    if (!raw_body(ctx, root, rt.model, st->req.stream, &body))
+        return false;
+    st->req.model = model;
+    ctx->model = model;
+    st->raw = true;
+    st->call.raw_body = body;
+    chat_start(ctx, st, &rt);
+    return true;
+}
+
 static void chat_completions(pg_fd_ctx_t *ctx)
 {
     struct oai_chat *st = pg_arena_calloc(&ctx->req->arena, 1, sizeof(*st));
@@ -509,7 +743,10 @@ static void chat_completions(pg_fd_ctx_t *ctx)
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
-    if (!chat_decode(ctx, &st->req) || !chat_route(ctx, &st->req, &rt))
+    cJSON *root = chat_parse(ctx);
+    if (root == NULL || try_passthrough(ctx, st, root))
+        return;
+    if (!chat_decode(ctx, root, &st->req) || !chat_route(ctx, &st->req, &rt))
         return;
     chat_start(ctx, st, &rt);
 }

@@ -35,6 +35,15 @@ struct pg_provider_call {
     /* Told each time a provider of the chain starts (for the log). */
     void (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
 
+    /* Passthrough (a same-dialect request to a provider that speaks it,
+     * see pg_http_provider_passthrough): raw_body is sent as it is, and
+     * the answer comes back raw through on_raw instead of as events: each
+     * SSE data payload of a stream (the JSON text of one chunk, or
+     * "[DONE]"), or the whole body of a non-stream answer. on_raw returns
+     * PG_OK, PG_PENDING (slow client: pause) or an error (stop). */
+    pg_str_t raw_body;
+    int (*on_raw)(void *ud, pg_str_t payload);
+
     /* Headers a provider asked to relay (pg_provider_call_set_headers). */
     pg_kv_t *relay;                      /* arena */
     size_t nrelay;

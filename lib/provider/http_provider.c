@@ -472,9 +472,29 @@ static int sink(void *ud, const pg_event_t *ev)
     return rc;
 }
 
+/* Passthrough: hands raw bytes to the gateway. */
+static int deliver_raw(hp_call_t *hc, pg_str_t payload)
+{
+    struct pg_provider_call *c = hc->call;
+    if (c == NULL || !c->running)
+        return PG_ECANCELED;
+    if (!hc->emitted && hc->nrelay > 0)
+        (void)pg_provider_call_set_headers(c, hc->relay, hc->nrelay);
+    hc->emitted = true;
+    c->emitted = true;
+    int rc = c->on_raw(c->ud, payload);
+    if (rc == PG_PENDING) {
+        hc->paused = true;
+        return PG_OK;
+    }
+    return rc;
+}
+
 static int on_sse_event(void *ud, pg_str_t event, pg_str_t data)
 {
     hp_call_t *hc = ud;
+    if (hc->call->raw_body.n > 0)
+        return deliver_raw(hc, data);
     if (hc->inst->kind->dialect == HP_OPENAI)
         return pg_openai_stream_dec_feed(hc->oai, data, sink, hc,
                                          &hc->fail_why);
@@ -660,6 +680,21 @@ static void fail_early(hp_call_t *hc)
 static void finish_ok(hp_call_t *hc)
 {
     int rc;
+    if (hc->call->raw_body.n > 0) {
+        /* Passthrough: a stream must have ended cleanly; a whole body goes
+         * to the client as the upstream sent it. */
+        rc = hc->stream ? pg_sse_parser_finish(&hc->sse, on_sse_event, hc)
+                        : deliver_raw(hc, pg_buf_str(&hc->resp));
+        if (hc->call == NULL)
+            return;
+        if (rc == PG_OK) {
+            hc_succeed(hc);
+            return;
+        }
+        hc_fail(hc, 502, PG_STR("server_error"),
+                PG_STR("The provider's stream was cut off."), false);
+        return;
+    }
     if (hc->stream) {
         rc = pg_sse_parser_finish(&hc->sse, on_sse_event, hc);
         if (rc == PG_OK) {
@@ -838,6 +873,17 @@ static int hp_start(void *self, pg_provider_call_t *call)
         uv_timer_start(&hc->retry_timer, on_fail_later, 0, 0);
         return PG_PENDING;
     }
+    if (c->raw_body.n > 0) {
+        /* Passthrough: the client's bytes (model already rewritten). */
+        if (in->kind->dialect != HP_OPENAI || c->on_raw == NULL ||
+            pg_buf_append_str(&hc->body, c->raw_body) != PG_OK) {
+            hc_release(hc);
+            pg_provider_call_set_data(call, NULL);
+            return PG_EINVAL;
+        }
+        start_attempt(hc);
+        return PG_PENDING;
+    }
     const char *why = NULL;
     int rc;
     if (hc->stream && in->kind->dialect == HP_OPENAI) {
@@ -936,3 +982,9 @@ const struct pg_provider_vtable pg_anthropic_provider_vtable = {
     .cancel = hp_cancel,
     .resume = hp_resume,
 };
+
+bool pg_http_provider_passthrough(const struct pg_provider_vtable *vt)
+{
+    return vt == &pg_openai_provider_vtable ||
+           vt == &pg_openai_compatible_provider_vtable;
+}

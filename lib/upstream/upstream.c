@@ -45,6 +45,7 @@ struct pg_upstream {
     int in_curl;               /* depth of curl calls that may call back */
     bool fixups;               /* some transfer waits for add or cancel */
     bool closing;
+    bool in_timer;             /* inside on_u_timer */
     bool close_deferred;       /* pg_upstream_close was called inside curl */
     void (*done_cb)(void *ud);
     void *done_ud;
@@ -187,12 +188,19 @@ static void on_u_timer(uv_timer_t *t)
 {
     pg_upstream_t *u = pg_container_of(t, pg_upstream_t, timer);
 
-    if (!u->closing)
+    if (!u->closing) {
+        u->in_timer = true;
         socket_action(u, CURL_SOCKET_TIMEOUT, 0);
+        u->in_timer = false;
+    }
 }
 
-/* CURLMOPT_TIMERFUNCTION. A 0 ms timeout becomes 1 ms so that curl is
- * never re-entered from inside its own callback. */
+/* CURLMOPT_TIMERFUNCTION. curl is never called from here: a 0 ms timeout
+ * is a uv timer that fires on the loop's next timer phase. Asked again
+ * for 0 ms from inside that very timer's callback, it becomes 1 ms: in
+ * libuv 1.44 a timer re-armed with 0 inside its own callback runs again
+ * in the same phase, which could spin. (A flat 1 ms, as curl's multi-uv
+ * example does, costs every new transfer a millisecond.) */
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
     pg_upstream_t *u = userp;
@@ -205,7 +213,8 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
         uv_timer_stop(&u->timer);
     else
         uv_timer_start(&u->timer, on_u_timer,
-                       timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+                       timeout_ms == 0 && u->in_timer ? 1 : (uint64_t)timeout_ms,
+                       0);
     return 0;
 }
 
@@ -795,8 +804,11 @@ int pg_upstream_new(uv_loop_t *loop, pg_upstream_t **out)
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 512L);
+    /* No per-host cap: a worker holding thousands of slow streams to one
+     * provider must not queue new ones behind them (the client limit is
+     * server.max_connections). Up to 1024 idle connections stay cached. */
+    curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     if (uv_timer_init(loop, &u->timer) != 0) {
         curl_multi_cleanup(u->multi);

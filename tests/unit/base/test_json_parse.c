@@ -115,6 +115,34 @@ static void test_not_terminated_buffer(void **state)
     free(buf);
 }
 
+static void span_is(const char *text, const char *key, const char *want)
+{
+    size_t a = 0, b = 0;
+    int rc = pg_json_member_span(pg_str_c(text), key, &a, &b);
+    if (want == NULL) {
+        assert_int_equal(rc, PG_ENOENT);
+        return;
+    }
+    assert_int_equal(rc, PG_OK);
+    assert_int_equal(b - a, strlen(want));
+    assert_memory_equal(text + a, want, b - a);
+}
+
+static void test_member_span(void **state)
+{
+    const char doc[] =
+        " {\"messages\":[{\"role\":\"user\",\"content\":\"the \\\"model\\\": x\"}],"
+        "\n \"nested\": {\"model\": \"inner\"}, \"model\" : \"gpt-4o\","
+        " \"n\":-1.5e3, \"t\":true, \"o\":{\"a\":[1,{\"b\":\"}\"}]}}";
+    span_is(doc, "model", "\"gpt-4o\"");
+    span_is(doc, "n", "-1.5e3");
+    span_is(doc, "t", "true");
+    span_is(doc, "o", "{\"a\":[1,{\"b\":\"}\"}]}");
+    span_is(doc, "absent", NULL);
+    size_t a, b;
+    assert_int_equal(pg_json_member_span(PG_STR("[1]"), "x", &a, &b), PG_EPARSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_invalid_documents),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_not_terminated_buffer),
+        cmocka_unit_test(test_member_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
