@@ -35,6 +35,8 @@
 /* Response heads larger than this are refused (curl's own cap is 100 KiB). */
 #define HEAD_MAX_BYTES (64 * 1024)
 
+#define EASY_SPARE_MAX 64
+
 struct pg_upstream {
     uv_loop_t *loop;           /* borrowed: outlives u */
     CURLM *multi;              /* owned */
@@ -50,6 +52,10 @@ struct pg_upstream {
     void (*done_cb)(void *ud);
     void *done_ud;
     pg_upstream_stats_t stats;
+    /* Easy handles of finished transfers, reset and kept for the next
+     * ones: creating one costs more than a whole proxied request. */
+    CURL *spare[EASY_SPARE_MAX];
+    unsigned nspare;
 };
 
 /* One socket curl asked us to watch. */
@@ -124,6 +130,8 @@ static void upstream_finish(pg_upstream_t *u)
     void (*cb)(void *) = u->done_cb;
     void *ud = u->done_ud;
 
+    while (u->nspare > 0)
+        curl_easy_cleanup(u->spare[--u->nspare]);
     curl_multi_cleanup(u->multi);
     pg__free(u);
     if (cb)
@@ -356,9 +364,15 @@ static void xfer_detach(pg_upstream_xfer_t *x)
  * callback. */
 static void xfer_destroy(pg_upstream_xfer_t *x)
 {
+    pg_upstream_t *u = x->u;
     assert(!x->added);
-    if (x->easy)
+    if (x->easy != NULL && !u->closing && u->nspare < EASY_SPARE_MAX) {
+        /* Back to its defaults (connections stay in the multi's cache). */
+        curl_easy_reset(x->easy);
+        u->spare[u->nspare++] = x->easy;
+    } else if (x->easy != NULL) {
         curl_easy_cleanup(x->easy);
+    }
     x->easy = NULL;
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
@@ -983,7 +997,7 @@ int pg_upstream_start(pg_upstream_t *u, const pg_upstream_opts_t *opts,
     u->handles++;
     rc = PG_ENOMEM;
     x->url = pg__strdup(opts->url);
-    x->easy = curl_easy_init();
+    x->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
     if (x->url == NULL || x->easy == NULL)
         goto fail;
     if ((rc = build_headers(x, opts)) != PG_OK)
