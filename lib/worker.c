@@ -11,6 +11,7 @@
 #include "base/list.h"
 #include "base/time.h"
 #include "gateway_internal.h"
+#include "provider/http_provider.h"
 #include "upstream/upstream.h"
 
 #define DRAIN_POLL_MS 10
@@ -31,6 +32,15 @@ static pg_http_limits_t limits_from(const pg_cfg_server_t *s)
 }
 
 static void on_closed_noop(void *ud) { (void)ud; }
+
+static bool config_uses_http(const pg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        if (pg_http_provider_is(cfg->providers[i].vt))
+            return true;
+    }
+    return false;
+}
 
 static void on_log_flush(uv_prepare_t *p)
 {
@@ -75,7 +85,10 @@ int pg_worker_init(pg_worker_t *w, struct pg_gateway *gw, int index,
         pg__failf(gw, "worker %d: %s", index, err);
         goto fail;
     }
-    if ((rc = pg_upstream_new(w->loop, &w->upstream)) != PG_OK) {
+    /* libcurl (and the TLS library it loads) only for configs that reach
+     * a provider over HTTP: a mock-only gateway stays small. */
+    if (config_uses_http(gw->config) &&
+        (rc = pg_upstream_new(w->loop, &w->upstream)) != PG_OK) {
         w->upstream = NULL;
         pg__failf(gw, "worker %d: upstream client: %s", index,
                   pg_strerror(rc));
@@ -163,7 +176,10 @@ static void on_server_closed(void *ud)
     pg_worker_t *w = ud;
     w->server = NULL;
     /* Requests are gone, so are their transfers; now the client itself. */
-    pg_upstream_close(w->upstream, on_upstream_closed, w);
+    if (w->upstream != NULL)
+        pg_upstream_close(w->upstream, on_upstream_closed, w);
+    else
+        finish_close(w);
 }
 
 static void on_handle_closed(uv_handle_t *h)

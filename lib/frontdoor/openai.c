@@ -539,6 +539,8 @@ static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     int rc;
+    if (payload.p == NULL)
+        return st->started ? flush_sse(st) : PG_OK; /* end of a batch */
     /* Only the last chunks carry usage: look before parsing anything. */
     if (memmem(payload.p, payload.n, "\"usage\":{", 9) != NULL) {
         cJSON *j = pg_json_parse_arena(&ctx->req->arena, payload, NULL);
@@ -553,9 +555,9 @@ static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
     if (!st->started && (rc = stream_begin(st)) != PG_OK)
         return rc;
     ping_rearm(st);
-    if ((rc = pg_sse_append_event(&st->sse, PG_STR_NULL, payload)) != PG_OK)
-        return rc;
-    return flush_sse(st);
+    /* Gathered until the batch ends: the payloads of one upstream read go
+     * out in one write. */
+    return pg_sse_append_event(&st->sse, PG_STR_NULL, payload);
 }
 
 static int on_raw(void *ud, pg_str_t payload)

@@ -39,8 +39,10 @@ struct pg_provider_call {
      * see pg_http_provider_passthrough): raw_body is sent as it is, and
      * the answer comes back raw through on_raw instead of as events: each
      * SSE data payload of a stream (the JSON text of one chunk, or
-     * "[DONE]"), or the whole body of a non-stream answer. on_raw returns
-     * PG_OK, PG_PENDING (slow client: pause) or an error (stop). */
+     * "[DONE]"), or the whole body of a non-stream answer; a payload with
+     * p == NULL ends a batch (the payloads of one upstream read): the
+     * frontdoor writes what it gathered in one go. on_raw returns PG_OK,
+     * PG_PENDING (slow client: pause) or an error (stop). */
     pg_str_t raw_body;
     int (*on_raw)(void *ud, pg_str_t payload);
 

@@ -575,6 +575,8 @@ static int on_data(void *ud, pg_str_t bytes)
         return rc;
     }
     int rc = pg_sse_parser_feed(&hc->sse, bytes, on_sse_event, hc);
+    if (rc == PG_OK && hc->call->raw_body.n > 0 && hc->emitted)
+        rc = deliver_raw(hc, PG_STR_NULL); /* one write for this read */
     if (rc != PG_OK)
         return rc == PG_ECANCELED ? PG_ECANCELED : PG_EPARSE;
     if (hc->paused) {
@@ -685,6 +687,8 @@ static void finish_ok(hp_call_t *hc)
          * to the client as the upstream sent it. */
         rc = hc->stream ? pg_sse_parser_finish(&hc->sse, on_sse_event, hc)
                         : deliver_raw(hc, pg_buf_str(&hc->resp));
+        if (rc == PG_OK && hc->stream && hc->emitted)
+            rc = deliver_raw(hc, PG_STR_NULL);
         if (hc->call == NULL)
             return;
         if (rc == PG_OK) {
@@ -987,4 +991,9 @@ bool pg_http_provider_passthrough(const struct pg_provider_vtable *vt)
 {
     return vt == &pg_openai_provider_vtable ||
            vt == &pg_openai_compatible_provider_vtable;
+}
+
+bool pg_http_provider_is(const struct pg_provider_vtable *vt)
+{
+    return pg_http_provider_passthrough(vt) || vt == &pg_anthropic_provider_vtable;
 }
