@@ -112,3 +112,5 @@ kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 
 [ "${BENCH_PROXY:-1}" != 0 ] || exit 0
 source bench/proxy_lane.sh
+# The lanes print figures and assert nothing: the run itself succeeded.
+exit 0
