@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -619,6 +620,100 @@ static void test_client_disconnect_cancels_upstream(void **state)
     fu_stop(fu);
 }
 
+/* The bytes libpolyglot holds right now: every allocation of the library
+ * goes through pg_set_allocator's hooks (installed in main), while the
+ * fake upstream and the test use plain malloc, so this counts the
+ * gateway alone. */
+static _Atomic long live_bytes;
+typedef struct { size_t n; size_t pad; } hdr_t;
+
+static void *count_malloc(size_t n)
+{
+    hdr_t *h = malloc(sizeof(hdr_t) + n);
+    if (h == NULL)
+        return NULL;
+    h->n = n;
+    live_bytes += (long)n;
+    return h + 1;
+}
+
+static void count_free(void *p)
+{
+    if (p == NULL)
+        return;
+    hdr_t *h = (hdr_t *)p - 1;
+    live_bytes -= (long)h->n;
+    free(h);
+}
+
+static void *count_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return count_malloc(n);
+    hdr_t *h = (hdr_t *)p - 1;
+    size_t old = h->n;
+    hdr_t *nh = realloc(h, sizeof(hdr_t) + n);
+    if (nh == NULL)
+        return NULL;
+    nh->n = n;
+    live_bytes += (long)n - (long)old;
+    return nh + 1;
+}
+
+static void *count_calloc(size_t c, size_t n)
+{
+    void *p = count_malloc(c * n);
+    if (p != NULL)
+        memset(p, 0, c * n);
+    return p;
+}
+
+static void test_slow_client_bounded_memory(void **state)
+{
+    (void)state;
+    /* An upstream that streams ~16 KiB events as fast as it can, and a
+     * client that reads nothing: the gateway must pause the upstream
+     * transfer once the client's queue is full instead of buffering. */
+    char *content = tc_xmalloc(16 * 1024 + 1);
+    memset(content, 'z', 16 * 1024);
+    content[16 * 1024] = '\0';
+    char *event = tc_xasprintf(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
+        "\"finish_reason\":null}]}\n\n", content);
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_endless(s, 1, event);
+    fu_push(fu, s);
+    char *p = provider_yaml("up", "openai", fu, "timeouts: {idle: 60s}");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    long before = live_bytes;
+    int fd = tc_raw_connect(f->port);
+    char *req = tc_xasprintf("POST " CHAT " HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             strlen(stream_body), stream_body);
+    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    /* Unbounded buffering would grow by ~16 MiB a second here. */
+    sleep(3);
+    long after = live_bytes;
+    close(fd);
+    assert_true(fu_wait_closed(fu, 1, 10000));
+    /* The client queue is bounded at 1 MiB; allow the per-request state
+     * and buffers on top, far below what the upstream sent meanwhile. */
+    if (after - before > 4L * 1024 * 1024)
+        fail_msg("the gateway held %ld more bytes while the client did not "
+                 "read", after - before);
+    free(req);
+    gw_stop(f);
+    free(p);
+    free(event);
+    free(content);
+    fu_stop(fu);
+}
+
 static void test_missing_key_names_variable_and_fails_over(void **state)
 {
     (void)state;
@@ -654,6 +749,8 @@ static void test_missing_key_names_variable_and_fails_over(void **state)
 
 int main(void)
 {
+    /* Before anything allocates: see live_bytes. */
+    pg_set_allocator(count_malloc, count_realloc, count_calloc, count_free);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_non_stream),
@@ -671,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_drop_mid_stream_ends_with_error_event),
         cmocka_unit_test(test_idle_timeout_and_keepalive_pings),
         cmocka_unit_test(test_client_disconnect_cancels_upstream),
+        cmocka_unit_test(test_slow_client_bounded_memory),
         cmocka_unit_test(test_missing_key_names_variable_and_fails_over),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
