@@ -22,8 +22,8 @@
     {.key = (k), .kind = (kind_), .off = offsetof(T, m), .sub = &(t)}
 #define F_CUSTOM(k, T, m, fn)                                                 \
     {.key = (k), .kind = PG_CFG_CUSTOM, .off = offsetof(T, m), .parse = (fn)}
-#define F_TODO(k, message) {.key = (k), .kind = PG_CFG_UNSUPPORTED, .msg = (message)}
-#define F_TODO_OFF(k) {.key = (k), .kind = PG_CFG_UNSUPPORTED, .off_ok = true}
+#define F_LATER(k, message) {.key = (k), .kind = PG_CFG_UNSUPPORTED, .msg = (message)}
+#define F_LATER_OFF(k) {.key = (k), .kind = PG_CFG_UNSUPPORTED, .off_ok = true}
 
 /* ---- server ------------------------------------------------------------ */
 
@@ -40,7 +40,7 @@ static const pg_cfg_field_t server_fields[] = {
     F("sse_keepalive", PG_CFG_DURATION, pg_cfg_server_t, sse_keepalive_ms),
     F_RANGE("max_connections", PG_CFG_U64, pg_cfg_server_t, max_connections,
             1, 10000000),
-    F_TODO("tls", "TLS serving is not implemented in this version"),
+    F_LATER("tls", "TLS serving is not implemented in this version"),
 };
 static const pg_cfg_table_t server_table =
     PG_CFG_TABLE(server_fields, pg_cfg_server_t, NULL);
@@ -231,9 +231,9 @@ static const pg_cfg_field_t app_fields[] = {
     F("provider", PG_CFG_REF, pg_cfg_app_raw_t, provider),
     F("default_model", PG_CFG_STR, pg_cfg_app_raw_t, default_model),
     F_SUB("models", PG_CFG_LIST, pg_cfg_app_raw_t, models, model_table),
-    F_TODO_OFF("enable_responses"),
-    F_TODO_OFF("force_store"),
-    F_TODO("model_routing",
+    F_LATER_OFF("enable_responses"),
+    F_LATER_OFF("force_store"),
+    F_LATER("model_routing",
            "model_routing is not implemented in this version"),
     F_CUSTOM("shadow", pg_cfg_app_raw_t, name, parse_shadow),
 };
