@@ -202,7 +202,7 @@ static int stream_begin(struct oai_chat *st)
 static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
 {
     pg_event_t ev = {.kind = PG_EV_ERROR, .error_type = type, .text = msg};
-    pg_buf_reset(&st->sse);
+    (void)flush_sse(st); /* what was gathered before the failure goes first */
     if (pg_openai_stream_enc_feed(&st->enc, &ev, on_chunk, st) != PG_OK) {
         /* The encoder already ended: frame the error body ourselves. */
         pg_buf_t b;
@@ -556,8 +556,11 @@ static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
         return rc;
     ping_rearm(st);
     /* Gathered until the batch ends: the payloads of one upstream read go
-     * out in one write. */
-    return pg_sse_append_event(&st->sse, PG_STR_NULL, payload);
+     * out in one write. A client still behind on what it was sent pauses
+     * the upstream (on_drain resumes it). */
+    if ((rc = pg_sse_append_event(&st->sse, PG_STR_NULL, payload)) != PG_OK)
+        return rc;
+    return pg_http_queue_full(ctx->req) ? PG_PENDING : PG_OK;
 }
 
 static int on_raw(void *ud, pg_str_t payload)

@@ -263,6 +263,12 @@ uint64_t pg_http_queued_bytes(const pg_http_req_t *req)
     return pg__http_conn_of((pg_http_req_t *)req)->queued;
 }
 
+bool pg_http_queue_full(const pg_http_req_t *req)
+{
+    const struct pg_http_conn *c = pg__http_conn_of((pg_http_req_t *)req);
+    return c->queued > c->srv->limits.max_queued_bytes;
+}
+
 void pg_http_req_on_abort(pg_http_req_t *req, void (*cb)(void *ud), void *ud)
 {
     struct pg_http_conn *c = pg__http_conn_of(req);

@@ -140,6 +140,9 @@ int pg_http_stream_end(pg_http_req_t *req);
 
 /* Bytes queued for the client and not yet written. */
 uint64_t pg_http_queued_bytes(const pg_http_req_t *req);
+/* True while more than max_queued_bytes wait for the client (the last
+ * pg_http_stream_write said PG_ETOOBIG and on_drain has not fired yet). */
+bool pg_http_queue_full(const pg_http_req_t *req);
 
 /* Registers a callback for when the client goes away before the response
  * ended (the handler cancels its work). After it returns, on_complete

@@ -575,8 +575,6 @@ static int on_data(void *ud, pg_str_t bytes)
         return rc;
     }
     int rc = pg_sse_parser_feed(&hc->sse, bytes, on_sse_event, hc);
-    if (rc == PG_OK && hc->call->raw_body.n > 0 && hc->emitted)
-        rc = deliver_raw(hc, PG_STR_NULL); /* one write for this read */
     if (rc != PG_OK)
         return rc == PG_ECANCELED ? PG_ECANCELED : PG_EPARSE;
     if (hc->paused) {
@@ -796,10 +794,25 @@ static void on_done(void *ud, pg_upstream_result_t result, const char *m)
     }
 }
 
+/* After one upstream read: passthrough writes what that read produced in
+ * one go (the pause for a slow client is decided per payload, in
+ * on_data, where the transfer can still be paused). */
+static void on_flush(void *ud)
+{
+    hp_call_t *hc = ud;
+    if (hc->call == NULL || hc->call->raw_body.n == 0 || !hc->emitted)
+        return;
+    bool was_paused = hc->paused;
+    if (deliver_raw(hc, PG_STR_NULL) < 0 && hc->call != NULL)
+        return; /* the client is gone: cancel follows from the frontdoor */
+    hc->paused = was_paused;
+}
+
 static const pg_upstream_cbs_t upstream_cbs = {
     .on_head = on_head,
     .on_data = on_data,
     .on_done = on_done,
+    .on_flush = on_flush,
 };
 
 static void start_attempt(hp_call_t *hc)

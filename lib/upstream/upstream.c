@@ -104,6 +104,7 @@ struct pg_upstream_xfer {
     bool paused;
     bool resume_early;         /* resume called inside on_data */
     bool in_user;              /* a user callback of this xfer is running */
+    bool flush_due;            /* on_data ran since the last on_flush */
     bool canceled;
     bool done;                 /* on_done is running or ran */
 };
@@ -654,6 +655,7 @@ static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *arg)
     x->in_user = true;
     rc = x->cbs.on_data ? x->cbs.on_data(x->ud, (pg_str_t){p, len}) : PG_OK;
     x->in_user = false;
+    x->flush_due = x->cbs.on_flush != NULL;
     if (x->canceled)
         return 0;
     if (rc < 0) {
@@ -755,11 +757,36 @@ static int xfer_add(pg_upstream_xfer_t *x)
 
 /* Work that had to wait until curl returned: cancels and adds requested
  * from inside callbacks, and a close requested from inside curl. */
+/* Tells each transfer that received data during the curl call that just
+ * returned: the receiver writes what it gathered once per read, not once
+ * per HTTP chunk. */
+static void flush_due(pg_upstream_t *u)
+{
+    pg_list_t *n, *t;
+    pg_list_foreach_safe(n, t, &u->xfers)
+    {
+        pg_upstream_xfer_t *x = pg_container_of(n, pg_upstream_xfer_t, node);
+        if (!x->flush_due || x->canceled || x->done)
+            continue;
+        x->flush_due = false;
+        x->in_user = true;
+        x->cbs.on_flush(x->ud);
+        x->in_user = false;
+        if (u->closing)
+            return;
+    }
+}
+
 static void after_curl(pg_upstream_t *u)
 {
     pg_list_t *n, *t;
 
     if (u->in_curl > 0)
+        return;
+    /* Data before endings: what a read gathered goes out before that
+     * transfer's on_done. */
+    flush_due(u);
+    if (u->closing)
         return;
     check_multi_info(u);
     if (u->close_deferred) {

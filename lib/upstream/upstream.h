@@ -64,6 +64,11 @@ typedef struct pg_upstream_cbs {
     /* The end. msg is a short human text for logs ("connect timeout after
      * 10000 ms", "Connection refused"), never containing request headers. */
     void (*on_done)(void *ud, pg_upstream_result_t result, const char *msg);
+    /* Optional (may be NULL): after one read of the upstream socket that
+     * produced on_data calls (curl hands over each HTTP chunk separately,
+     * so one read can make many), so the receiver can write what it
+     * gathered in one go. Called outside curl; may cancel the transfer. */
+    void (*on_flush)(void *ud);
 } pg_upstream_cbs_t;
 
 /* Creates the worker's client on loop. PG_OK or PG_ENOMEM/PG_ESYS. */

@@ -148,7 +148,8 @@ static int on_data(void *ud, pg_str_t b)
     return PG_OK;
 }
 
-static const pg_upstream_cbs_t cbs = {on_head, on_data, on_done};
+static const pg_upstream_cbs_t cbs = {
+    .on_head = on_head, .on_data = on_data, .on_done = on_done};
 
 static void rec_free(rec_t *r)
 {
