@@ -82,11 +82,15 @@ typedef struct pg_anthropic_stream_enc {
     pg_str_t id;             /* borrowed */
     pg_str_t model;          /* borrowed */
     pg_usage_t usage;        /* latest totals */
-    /* canonical block index -> client index (-1: not open / dropped) */
+    /* canonical block index -> client index (>= 0: started), or a
+     * negative mark: -1 never started, -2 stopped, -3 closed early
+     * because a later block started, -4 dropped (no Messages form) */
     int32_t *map;            /* arena */
     size_t nmap;
     uint32_t next_index;     /* next client block index */
     int32_t open;            /* client index of the open block, -1: none */
+    int32_t open_canon;      /* its canonical index */
+    pg_part_kind_t open_kind; /* its kind: which deltas it takes */
     pg_buf_t scratch;        /* owned: one event's JSON */
 } pg_anthropic_stream_enc_t;
 
