@@ -66,6 +66,7 @@ struct mock_call {
     size_t next;
     uint64_t delay_ms;
     bool stopped;               /* emit said the client is gone */
+    bool paused;                /* emit said the client is slow: resume() */
 };
 
 /* ---- create / destroy --------------------------------------------------- */
@@ -461,7 +462,13 @@ static void on_tick(uv_timer_t *t)
     struct mock_call *mc = pg_container_of(t, struct mock_call, timer);
     while (mc->next < mc->nevents) {
         size_t i = mc->next++;
-        if (pg_provider_call_emit(mc->call, &mc->events[i]) != PG_OK) {
+        int rc = pg_provider_call_emit(mc->call, &mc->events[i]);
+        if (rc == PG_PENDING) {
+            /* The client's queue is full: wait for resume(). */
+            mc->paused = true;
+            return;
+        }
+        if (rc != PG_OK) {
             /* The client is gone: stop here; cancel() follows and closes
              * the timer. */
             mc->stopped = true;
@@ -511,6 +518,17 @@ static void mock_cancel(void *self, pg_provider_call_t *call)
     uv_close((uv_handle_t *)&mc->timer, on_timer_close);
 }
 
+static void mock_resume(void *self, pg_provider_call_t *call)
+{
+    (void)self;
+    struct mock_call *mc = pg_provider_call_get_data(call);
+    if (mc == NULL || mc->call == NULL || !mc->paused || mc->stopped)
+        return;
+    mc->paused = false;
+    /* From the loop, never inside the caller. */
+    uv_timer_start(&mc->timer, on_tick, 0, 0);
+}
+
 const struct pg_provider_vtable pg_mock_provider_vtable = {
     .abi = PG_PROVIDER_ABI_1,
     .type = "mock",
@@ -518,4 +536,5 @@ const struct pg_provider_vtable pg_mock_provider_vtable = {
     .destroy = mock_destroy,
     .start = mock_start,
     .cancel = mock_cancel,
+    .resume = mock_resume,
 };

@@ -25,6 +25,7 @@ struct rec {
     bool done_err;
     uint64_t first_ms, last_ms;
     size_t cancel_after; /* cancel the call after this many events */
+    size_t pending_at;   /* 1-based: answer PG_PENDING to that event */
     struct pg_provider_call *call;
     uv_timer_t cancel_timer;
 };
@@ -52,7 +53,7 @@ static int on_event(void *ud, const pg_event_t *ev)
         snprintf(r->text[r->n], sizeof(r->text[0]), "%.*s|%.*s",
                  (int)ev->id.n, ev->id.p, (int)ev->model.n, ev->model.p);
     r->n++;
-    return PG_OK;
+    return r->pending_at == r->n ? PG_PENDING : PG_OK;
 }
 
 static void on_done(void *ud, const pg_provider_error_t *err)
@@ -167,6 +168,32 @@ static void test_echo(void **state)
     assert_int_equal(r->ev[r->n - 2].usage.output_tokens, 4);
     assert_int_equal(r->kind[r->n - 1], PG_EV_MESSAGE_STOP);
     assert_int_equal(r->ev[r->n - 1].stop_reason, PG_STOP_END_TURN);
+    teardown_fx(&f);
+}
+
+static void test_pause_on_pending_and_resume(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup_with(&f, NULL, 0);
+    pg_part_t u = text_part("one two three four five six seven eight");
+    pg_message_t msg = {.role = PG_ROLE_USER, .parts = &u, .nparts = 1};
+    pg_request_t req = {.model = PG_STR("mock-1"), .messages = &msg,
+                        .nmessages = 1};
+    /* A slow client: the 4th event is taken but the gateway says wait. */
+    f.rec.pending_at = 4;
+    assert_int_equal(run_call(&f, &req), PG_PENDING);
+    assert_int_equal(f.rec.n, 4);
+    assert_int_equal(f.rec.done, 0);
+    /* The client drained: the rest comes, then done. */
+    pg_call_resume(&f.call);
+    assert_int_equal(f.rec.n, 4); /* never from inside resume() */
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(f.rec.done, 1);
+    char all[512];
+    joined(&f.rec, PG_EV_TEXT_DELTA, all, sizeof(all));
+    assert_string_equal(all, "one two three four five six seven eight");
+    assert_int_equal(f.rec.kind[f.rec.n - 1], PG_EV_MESSAGE_STOP);
     teardown_fx(&f);
 }
 
@@ -388,6 +415,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_fixed_chunks3_utf8),
+        cmocka_unit_test(test_pause_on_pending_and_resume),
         cmocka_unit_test(test_short_text_fewer_chunks),
         cmocka_unit_test(test_chunk_delay),
         cmocka_unit_test(test_max_tokens_cut),
