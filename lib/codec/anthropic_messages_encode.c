@@ -92,14 +92,24 @@ static int append_usage(pg_buf_t *b, const pg_usage_t *u, bool with_input)
 /* ---- the whole message ------------------------------------------------------ */
 
 /* tool_use input: the arguments JSON, which must be an object. Models cut
- * off by max_tokens can leave it incomplete; the client is then told the
- * arguments could not be read rather than handed broken JSON. */
+ * off by max_tokens can leave it incomplete; the caller is then told the
+ * arguments could not be read rather than the client handed broken JSON.
+ * The arena parser reports running out of memory as bad input, so the
+ * scratch arena's first chunk is claimed up front, sized for the tree of
+ * a typical argument text (a much larger text may still read an OOM
+ * during the parse as PG_EPARSE; the caller answers 502 either way). */
 static int append_input(pg_buf_t *b, pg_str_t args)
 {
     if (args.n == 0)
         return pg_buf_append_cstr(b, "{}");
+    size_t chunk = args.n < ((size_t)1 << 16) ? args.n * 16 + 4096
+                                              : (size_t)1 << 20;
     pg_arena_t scratch;
-    pg_arena_init(&scratch, 0);
+    pg_arena_init(&scratch, chunk);
+    if (pg_arena_alloc(&scratch, 1) == NULL) {
+        pg_arena_destroy(&scratch);
+        return PG_ENOMEM;
+    }
     const cJSON *root = pg_json_parse_arena(&scratch, args, NULL);
     bool ok = cJSON_IsObject(root);
     pg_arena_destroy(&scratch);

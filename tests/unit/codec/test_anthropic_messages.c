@@ -1050,6 +1050,111 @@ static void test_round_trip(void **state)
     round_trip(seq, N(seq));
 }
 
+/* ---- out of memory ------------------------------------------------------- */
+
+static long oom_at = -1; /* the allocation that fails; -1: none */
+static long oom_count;
+
+static bool oom_now(void)
+{
+    return oom_at >= 0 && oom_count++ == oom_at;
+}
+static void *t_malloc(size_t n) { return oom_now() ? NULL : malloc(n); }
+static void *t_realloc(void *p, size_t n)
+{
+    return oom_now() ? NULL : realloc(p, n);
+}
+static void *t_calloc(size_t c, size_t n)
+{
+    return oom_now() ? NULL : calloc(c, n);
+}
+
+/* A callback that allocates nothing: only the encoder is judged. */
+static int on_sse_count(void *ud, pg_str_t event, pg_str_t data)
+{
+    (void)event;
+    (void)data;
+    (*(size_t *)ud)++;
+    return PG_OK;
+}
+
+/* Fails each allocation in turn: every failure must come back as a clean
+ * PG_ENOMEM (no crash, no leak under ASan, nothing half-written). The
+ * request tree is parsed before the sweep: the parser is not judged. */
+static void test_oom_sweep(void **state)
+{
+    (void)state;
+    size_t n;
+    char *json = read_fixture("full_request.json", &n);
+    pg_arena_t tree;
+    pg_arena_init(&tree, 0);
+    cJSON *root = pg_json_parse_arena(&tree, pg_str(json, n), NULL);
+    assert_non_null(root);
+    pg_event_t evs[MSG_EVENTS_N];
+    msg_events(evs);
+    pg_arena_t ca;
+    pg_arena_init(&ca, 0);
+    pg_canon_response_t r;
+    canon_from(&r, &ca, evs, MSG_EVENTS_N);
+
+    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free),
+                     PG_OK);
+    bool dec_done = false, enc_done = false, stream_done = false;
+    for (oom_at = 0; oom_at < 2000 && !(dec_done && enc_done && stream_done);
+         oom_at++) {
+        oom_count = 0;
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        pg_request_t q;
+        pg_anthropic_decode_err_t err;
+        int rc = pg_anthropic_messages_decode(&a, root, &q, &err);
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("decode, allocation %ld failing: %s", oom_at,
+                     pg_err_name(rc));
+        dec_done = dec_done || rc == PG_OK;
+        pg_arena_destroy(&a);
+
+        oom_count = 0;
+        pg_buf_t b;
+        pg_buf_init(&b, 1 << 20);
+        rc = pg_anthropic_messages_encode(&b, &r, PG_STR("msg"), PG_STR("m"));
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("encode, allocation %ld failing: %s", oom_at,
+                     pg_err_name(rc));
+        if (rc == PG_ENOMEM)
+            assert_int_equal(b.n, 0);
+        enc_done = enc_done || rc == PG_OK;
+        pg_buf_free(&b);
+
+        oom_count = 0;
+        pg_arena_init(&a, 0);
+        pg_anthropic_stream_enc_t e;
+        pg_anthropic_stream_enc_init(&e, &a, PG_STR("i"), PG_STR("m"),
+                                     1 << 16);
+        size_t count = 0;
+        rc = PG_OK;
+        for (size_t i = 0; i < MSG_EVENTS_N && rc == PG_OK; i++)
+            rc = pg_anthropic_stream_enc_feed(&e, &evs[i], on_sse_count,
+                                              &count);
+        if (rc != PG_OK && rc != PG_ENOMEM)
+            fail_msg("stream, allocation %ld failing: %s", oom_at,
+                     pg_err_name(rc));
+        if (rc == PG_ENOMEM)
+            assert_int_equal(e.state, PG_ANT_ENC_FAILED);
+        stream_done = stream_done || rc == PG_OK;
+        pg_anthropic_stream_enc_destroy(&e);
+        pg_arena_destroy(&a);
+    }
+    long swept = oom_at;
+    oom_at = -1;
+    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    assert_true(dec_done && enc_done && stream_done);
+    assert_true(swept > 3);
+    pg_arena_destroy(&ca);
+    pg_arena_destroy(&tree);
+    free(json);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -1076,6 +1181,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_terminal_states),
         cmocka_unit_test(test_stream_cb_stops_and_toobig),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_oom_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
