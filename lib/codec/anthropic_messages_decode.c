@@ -576,9 +576,18 @@ static int decode_thinking(struct dec *d, const cJSON *it, pg_request_t *q)
     pg_str_t t = pg_json_str(type);
     if (pg_str_eqc(t, "disabled"))
         return PG_OK;
+    /* Adaptive thinking (newer models): the model decides how much to
+     * think; the middle level is the closest fixed setting. */
+    if (pg_str_eqc(t, "adaptive")) {
+        q->reasoning_effort = PG_STR("medium");
+        return PG_OK;
+    }
     if (!pg_str_eqc(t, "enabled"))
         return fail(d, "thinking.type",
-                    "Input should be 'enabled' or 'disabled'");
+                    "Input should be 'enabled', 'adaptive' or 'disabled'");
+    /* budget_tokens < max_tokens is not checked here: with interleaved
+     * thinking the API lets the budget exceed max_tokens, and the
+     * upstream judges that itself. */
     const cJSON *bt = member(it, "budget_tokens");
     if (bt == NULL)
         return fail_missing(d, "thinking.budget_tokens");

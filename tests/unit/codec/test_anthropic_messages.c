@@ -192,6 +192,36 @@ static void test_decode_minimal(void **state)
     pg_arena_destroy(&a);
 }
 
+/* thinking: each type and budget band -> the canonical effort. */
+static void test_decode_thinking_kinds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *th;
+        const char *want; /* "" : none */
+    } cases[] = {
+        {"{\"type\":\"disabled\"}", ""},
+        {"{\"type\":\"adaptive\"}", "medium"},
+        {"{\"type\":\"enabled\",\"budget_tokens\":4096}", "low"},
+        {"{\"type\":\"enabled\",\"budget_tokens\":4097}", "medium"},
+        {"{\"type\":\"enabled\",\"budget_tokens\":16384}", "medium"},
+        {"{\"type\":\"enabled\",\"budget_tokens\":16385}", "high"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[256];
+        int n = snprintf(json, sizeof(json),
+                         "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[],"
+                         "\"thinking\":%s}", cases[i].th);
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        pg_request_t q;
+        pg_anthropic_decode_err_t err;
+        assert_int_equal(decode(&a, json, (size_t)n, &q, &err), PG_OK);
+        assert_str(q.reasoning_effort, cases[i].want);
+        pg_arena_destroy(&a);
+    }
+}
+
 static void test_decode_tool_choice_kinds(void **state)
 {
     (void)state;
@@ -362,7 +392,8 @@ static const struct err_case {
     {"{" BASE "," MSGS("\"x\"") ",\"stream\":\"yes\"}", PG_EPARSE, "stream",
      "stream: Input should be a valid boolean"},
     {"{" BASE "," MSGS("\"x\"") ",\"thinking\":{\"type\":\"on\"}}", PG_EPARSE,
-     "thinking.type", NULL},
+     "thinking.type",
+     "thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'"},
     {"{" BASE "," MSGS("\"x\"") ",\"thinking\":{\"type\":\"enabled\"}}",
      PG_EPARSE, "thinking.budget_tokens", NULL},
     {"{" BASE "," MSGS("\"x\"") ",\"thinking\":{\"type\":\"enabled\","
@@ -841,6 +872,30 @@ static void expect_broken(const pg_event_t *evs, size_t n)
     pg_arena_destroy(&a);
 }
 
+/* A block started while another is open ends that one (a Messages stream
+ * has one open block); its late BLOCK_STOP is accepted silently. Blocks
+ * with no Messages form (an image) are dropped with their events; a
+ * refusal is text. */
+static void test_stream_overlap_and_dropped(void **state)
+{
+    (void)state;
+    const pg_event_t evs[] = {
+        EV_START("up", "m", 1), EV_BLOCK(0, PG_PART_TEXT), EV_TEXT(0, "a"),
+        EV_BLOCK(1, PG_PART_REFUSAL), EV_BSTOP(0), EV_TEXT(1, "no"),
+        EV_BSTOP(1), EV_BLOCK(2, PG_PART_IMAGE), EV_TEXT(2, "ignored"),
+        EV_BSTOP(2), EV_STOP(PG_STOP_CONTENT_FILTER)};
+    run_stream(evs, N(evs),
+               MSG_START(1, 0, 0) BLOCK_TEXT(0)
+                   DELTA(0, "text_delta", "text", "\"a\"") BSTOP(0)
+                       BLOCK_TEXT(1) DELTA(1, "text_delta", "text", "\"no\"")
+                           BSTOP(1) MSG_DELTA("refusal", "null", 1, 0, 0, 0));
+    /* A delta for the block closed early cannot be delivered any more. */
+    const pg_event_t late[] = {EV_START("a", "m", 1),
+                               EV_BLOCK(0, PG_PART_TEXT),
+                               EV_BLOCK(1, PG_PART_TEXT), EV_TEXT(0, "x")};
+    expect_broken(late, N(late));
+}
+
 static void test_stream_order_errors(void **state)
 {
     (void)state;
@@ -1163,6 +1218,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_decode_full),
         cmocka_unit_test(test_decode_minimal),
         cmocka_unit_test(test_decode_tool_choice_kinds),
+        cmocka_unit_test(test_decode_thinking_kinds),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_encode_message),
         cmocka_unit_test(test_encode_message_stop_sequence),
@@ -1178,6 +1234,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_cache_usage),
         cmocka_unit_test(test_stream_error_mid),
         cmocka_unit_test(test_stream_order_errors),
+        cmocka_unit_test(test_stream_overlap_and_dropped),
         cmocka_unit_test(test_stream_terminal_states),
         cmocka_unit_test(test_stream_cb_stops_and_toobig),
         cmocka_unit_test(test_round_trip),
