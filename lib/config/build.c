@@ -485,16 +485,23 @@ static int build_apps(build_t *b)
 {
     const pg_cfg_list_t *al = &b->raw->apps;
     if (!al->present) {
-        /* No apps key: the OpenAI API at /openai, routed by the rules. */
-        pg_cfg_app_t *app = pg_arena_calloc(&b->cfg->arena, 1, sizeof(*app));
+        /* No apps key: the OpenAI API at /openai and the Anthropic API at
+         * /anthropic, both routed by the rules. */
+        pg_cfg_app_t *app = pg_arena_calloc(&b->cfg->arena, 2, sizeof(*app));
         if (app == NULL)
             return pg__cfg_oom(b->c);
-        app->name = PG_STR("openai");
-        app->frontdoor = PG_FRONTDOOR_OPENAI;
-        app->path = PG_STR("/openai");
-        app->provider = -1;
+        app[0].name = PG_STR("openai");
+        app[0].frontdoor = PG_FRONTDOOR_OPENAI;
+        app[0].path = PG_STR("/openai");
+        app[0].provider = -1;
+        app[0].default_model = PG_STR("");
+        app[1].name = PG_STR("anthropic");
+        app[1].frontdoor = PG_FRONTDOOR_ANTHROPIC;
+        app[1].path = PG_STR("/anthropic");
+        app[1].provider = -1;
+        app[1].default_model = PG_STR("");
         b->cfg->apps = app;
-        b->cfg->napps = 1;
+        b->cfg->napps = 2;
         return PG_OK;
     }
     pg_cfg_app_t *apps =
@@ -507,10 +514,6 @@ static int build_apps(build_t *b)
         if (!al->ok[i])
             continue;
         check_app_path(b, i, a);
-        if (a->frontdoor == PG_FRONTDOOR_ANTHROPIC)
-            report_at(b, "apps", i, "frontdoor",
-                      "the anthropic frontdoor is not implemented in this "
-                      "version");
         if (app_clash(b, i, a) || a->name.p == NULL || a->path.p == NULL)
             continue;
         apps[k].name = a->name;

@@ -95,6 +95,9 @@ static void on_request(void *ud, pg_http_req_t *req)
     case PG_FRONTDOOR_OPENAI:
         pg_frontdoor_openai_handle(ctx);
         break;
+    case PG_FRONTDOOR_ANTHROPIC:
+        pg_frontdoor_anthropic_handle(ctx);
+        break;
     default:
         pg_openai_respond_error(req, 501,
                                 PG_STR("this frontdoor is not available"),
@@ -149,8 +152,14 @@ static void on_complete(void *ud, pg_http_req_t *req)
 static pg_str_t render_error(void *ud, pg_arena_t *arena, pg_str_t path,
                              int status, const char *message)
 {
-    (void)ud;
-    (void)path; /* every frontdoor of this version speaks OpenAI's shape */
+    pg_dispatch_t *d = ud;
+    /* The server's own errors (413, 431, timeouts...) take the shape of
+     * the app the path is under; OpenAI's elsewhere. */
+    const pg_cfg_app_t *app =
+        d->cfg != NULL ? pg_dispatch_find_app(d->cfg, path, NULL) : NULL;
+    if (app != NULL && app->frontdoor == PG_FRONTDOOR_ANTHROPIC)
+        return pg_anthropic_error_body(arena, pg_anthropic_error_type(status),
+                                       pg_str_c(message));
     pg_str_t type = status >= 500 ? PG_STR("server_error")
                                   : PG_STR("invalid_request_error");
     return pg_openai_error_body(arena, pg_str_c(message), type, PG_STR_NULL,

@@ -62,4 +62,28 @@ void pg_openai_respond_error_h(pg_http_req_t *req, int status,
                                pg_str_t code, const pg_http_header_t *extra,
                                size_t nextra);
 
+/* Handles one request of an Anthropic-frontdoor app: POST /v1/messages
+ * (stream and not), POST /v1/messages/count_tokens and GET /v1/models, in
+ * Anthropic's shapes. Answers 404 not_found_error (Anthropic shape) for
+ * other endpoints and 405 for a wrong method. */
+void pg_frontdoor_anthropic_handle(pg_fd_ctx_t *ctx);
+
+/* The Anthropic error type for an HTTP status: 400 invalid_request_error,
+ * 401 authentication_error, 403 permission_error, 404 not_found_error,
+ * 413 request_too_large, 429 rate_limit_error, 504 timeout_error, 529
+ * overloaded_error, other 5xx api_error. */
+pg_str_t pg_anthropic_error_type(int status);
+
+/* Writes an Anthropic-shaped error body
+ * {"type":"error","error":{"type","message"}} into arena. */
+pg_str_t pg_anthropic_error_body(pg_arena_t *arena, pg_str_t type,
+                                 pg_str_t message);
+
+/* Answers req with an Anthropic-shaped error, with extra response headers
+ * (relayed retry-after...; may be NULL/0). An empty type is taken from
+ * the status. */
+void pg_anthropic_respond_error(pg_http_req_t *req, int status, pg_str_t type,
+                                pg_str_t message,
+                                const pg_http_header_t *extra, size_t nextra);
+
 #endif

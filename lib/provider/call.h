@@ -46,6 +46,13 @@ struct pg_provider_call {
     pg_str_t raw_body;
     int (*on_raw)(void *ud, pg_str_t payload);
 
+    /* Client request headers a provider may forward: the Anthropic
+     * frontdoor's anthropic-version / anthropic-beta, which anthropic-type
+     * providers send upstream (a client's anthropic-version replaces the
+     * configured one). Borrowed: request arena. NULL/0: none. */
+    const pg_kv_t *client_headers;
+    size_t nclient_headers;
+
     /* Headers a provider asked to relay (pg_provider_call_set_headers). */
     pg_kv_t *relay;                      /* arena */
     size_t nrelay;

@@ -33,6 +33,8 @@
 #include "upstream/upstream.h"
 
 #define HP_MAX_HEADERS 32
+/* Client headers forwarded to anthropic-type upstreams (anthropic-beta). */
+#define HP_MAX_CLIENT_HEADERS 2
 #define HP_MAX_RELAY 16
 #define HP_MAX_ERROR_BODY (64u * 1024u)
 #define HP_MAX_BODY (64u * 1024u * 1024u)
@@ -815,13 +817,40 @@ static const pg_upstream_cbs_t upstream_cbs = {
     .on_flush = on_flush,
 };
 
+/* The Anthropic headers a client may choose (call->client_headers): its
+ * anthropic-version replaces the configured one, anthropic-beta is added.
+ * Values with line breaks are dropped. Returns the new count. */
+static size_t add_client_headers(const struct pg_provider_call *c,
+                                 pg_kv_t *headers, size_t n)
+{
+    size_t added = 0;
+    for (size_t i = 0; i < c->nclient_headers; i++) {
+        pg_kv_t h = c->client_headers[i];
+        if (h.value.n == 0 || !header_value_ok(h.value))
+            continue;
+        if (pg_str_ieq(h.key, PG_STR("anthropic-version"))) {
+            for (size_t k = 0; k < n; k++) {
+                if (pg_str_ieq(headers[k].key, PG_STR("anthropic-version")))
+                    headers[k].value = h.value;
+            }
+        } else if (pg_str_ieq(h.key, PG_STR("anthropic-beta")) &&
+                   added < HP_MAX_CLIENT_HEADERS) {
+            headers[n++] = h;
+            added++;
+        }
+    }
+    return n;
+}
+
 static void start_attempt(hp_call_t *hc)
 {
     struct pg_provider_call *c = (struct pg_provider_call *)hc->call;
     const hp_instance_t *in = hc->inst;
-    pg_kv_t headers[HP_MAX_HEADERS + 1];
+    pg_kv_t headers[HP_MAX_HEADERS + 1 + HP_MAX_CLIENT_HEADERS];
     size_t n = in->nheaders;
     memcpy(headers, in->headers, n * sizeof(headers[0]));
+    if (in->kind->dialect == HP_ANTHROPIC)
+        n = add_client_headers(c, headers, n);
     headers[n++] = (pg_kv_t){PG_STR("Accept"),
                              hc->stream ? PG_STR("text/event-stream")
                                         : PG_STR("application/json")};

@@ -161,18 +161,23 @@ static void test_defaults(void **state)
     assert_int_equal(c->nproviders, 0);
     assert_int_equal(c->routing.nrules, 0);
     assert_int_equal(c->routing.default_provider, -1);
-    assert_int_equal(c->napps, 1);
+    /* No apps key: OpenAI at /openai and Anthropic at /anthropic. */
+    assert_int_equal(c->napps, 2);
     assert_true(str_is(c->apps[0].name, "openai"));
     assert_int_equal(c->apps[0].frontdoor, PG_FRONTDOOR_OPENAI);
     assert_true(str_is(c->apps[0].path, "/openai"));
     assert_int_equal(c->apps[0].provider, -1);
+    assert_true(str_is(c->apps[1].name, "anthropic"));
+    assert_int_equal(c->apps[1].frontdoor, PG_FRONTDOOR_ANTHROPIC);
+    assert_true(str_is(c->apps[1].path, "/anthropic"));
+    assert_int_equal(c->apps[1].provider, -1);
     assert_int_equal(c->logging.level, PG_LOG_INFO);
     assert_true(c->logging.json);
     pg_config_unref(b.cfg);
 
     /* Null sections read as absent. */
     build_ok(&b, "server:\nproviders: ~\napps:\nrouting: null\n");
-    assert_int_equal(b.cfg->napps, 1);
+    assert_int_equal(b.cfg->napps, 2);
     pg_config_unref(b.cfg);
 
     /* An explicit empty apps list means no apps. */
@@ -467,7 +472,7 @@ static void test_app_errors(void **state)
 {
     built_t b;
     build_bad(&b, "apps:\n"
-                  "  - {name: a, frontdoor: anthropic, path: /a}\n"  /* 0 */
+                  "  - {name: a, path: /a}\n"                         /* 0 */
                   "  - {name: b, path: b}\n"                         /* 1 */
                   "  - {name: c, path: /c/}\n"                       /* 2 */
                   "  - {name: d, path: /d, provider: nope}\n"        /* 3 */
@@ -478,9 +483,7 @@ static void test_app_errors(void **state)
                   "  - {name: i, path: /i, shadow: {enabled: true}}\n" /* 8 */
                   "  - {name: j, path: /j, frontdoor: grpc}\n"       /* 9 */
                   "  - {path: /k, models: [{owned_by: x}]}\n",       /* 10 */
-              12);
-    assert_diag(&b.d, "apps[0].frontdoor",
-                "the anthropic frontdoor is not implemented in this version");
+              11);
     assert_diag(&b.d, "apps[1].path", "must start with");
     assert_diag(&b.d, "apps[2].path", "must not end with");
     assert_diag(&b.d, "apps[3].provider", "no provider is named \"nope\"");
@@ -494,6 +497,19 @@ static void test_app_errors(void **state)
     assert_diag(&b.d, "apps[9].frontdoor", "one of openai, anthropic");
     assert_diag(&b.d, "apps[10].name", "is required");
     assert_diag(&b.d, "apps[10].models[0].id", "is required");
+}
+
+static void test_anthropic_app(void **state)
+{
+    built_t b;
+    build_ok(&b, "apps:\n"
+                 "  - {name: a, frontdoor: anthropic, path: /a, "
+                 "default_model: claude-x}\n");
+    assert_int_equal(b.cfg->napps, 1);
+    assert_int_equal(b.cfg->apps[0].frontdoor, PG_FRONTDOOR_ANTHROPIC);
+    assert_true(str_is(b.cfg->apps[0].path, "/a"));
+    assert_true(str_is(b.cfg->apps[0].default_model, "claude-x"));
+    pg_config_unref(b.cfg);
 }
 
 static void test_app_off_forms(void **state)
@@ -626,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_not_built_sections),
         cmocka_unit_test(test_secret_never_echoed),
         cmocka_unit_test(test_anthropic_version_option),
+        cmocka_unit_test(test_anthropic_app),
         cmocka_unit_test(test_null_reads_as_absent),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_errbuf_counts),
