@@ -540,6 +540,34 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
     pg_http_req_on_abort(ctx->req, on_abort, st);
 }
 
+/* A body without "model" gets the app's default_model as if the client
+ * had sent it (the decoder requires one, as Anthropic does): a node in the
+ * request arena, linked first into the arena-built tree. false: OOM. */
+static bool add_default_model(pg_fd_ctx_t *ctx, cJSON *root)
+{
+    if (ctx->app == NULL || ctx->app->default_model.n == 0 ||
+        cJSON_GetObjectItemCaseSensitive(root, "model") != NULL)
+        return true;
+    pg_arena_t *a = &ctx->req->arena;
+    cJSON *node = pg_arena_calloc(a, 1, sizeof(*node));
+    pg_str_t v = pg_arena_strdup(a, ctx->app->default_model);
+    pg_str_t k = pg_arena_strdup(a, PG_STR("model"));
+    if (node == NULL || v.p == NULL || k.p == NULL)
+        return false;
+    node->type = cJSON_String;
+    node->valuestring = (char *)v.p;
+    node->string = (char *)k.p;
+    node->next = root->child;
+    if (root->child != NULL) {
+        node->prev = root->child->prev; /* cJSON: head->prev is the tail */
+        root->child->prev = node;
+    } else {
+        node->prev = node;
+    }
+    root->child = node;
+    return true;
+}
+
 static void messages(pg_fd_ctx_t *ctx)
 {
     struct ant_msg *st = pg_arena_calloc(&ctx->req->arena, 1, sizeof(*st));
@@ -550,6 +578,10 @@ static void messages(pg_fd_ctx_t *ctx)
     cJSON *root = parse_body(ctx);
     if (root == NULL)
         return;
+    if (!add_default_model(ctx, root)) {
+        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
+        return;
+    }
     pg_anthropic_decode_err_t err;
     /* The tree lives in the request arena: nothing to delete. */
     int rc = pg_anthropic_messages_decode(&ctx->req->arena, root, &st->req,
@@ -593,8 +625,8 @@ static bool structural_key(const char *k)
     return false;
 }
 
-/* Characters of the text in a JSON value: every string, and the keys of
- * objects below tool schemas, except structural keys' values. */
+/* Characters of the text in a JSON value: every string except structural
+ * keys' values, and the property names of tool schemas. */
 static size_t text_chars(const cJSON *j, int depth)
 {
     if (depth > 64)
@@ -604,9 +636,9 @@ static size_t text_chars(const cJSON *j, int depth)
     size_t n = 0;
     if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
         for (const cJSON *c = j->child; c != NULL; c = c->next) {
-            if (cJSON_IsObject(j) && c->string != NULL &&
-                !structural_key(c->string))
-                n += cJSON_IsString(c) ? 0 : strlen(c->string);
+            if (j->string != NULL && strcmp(j->string, "properties") == 0 &&
+                c->string != NULL)
+                n += strlen(c->string);
             n += text_chars(c, depth + 1);
         }
     }

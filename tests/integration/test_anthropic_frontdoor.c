@@ -1,0 +1,720 @@
+/* test_anthropic_frontdoor.c: Anthropic Messages clients through the
+ * gateway in-process: to the mock provider, to an OpenAI-type fake upstream
+ * (translation of text and tool calls, stream and not), to an
+ * Anthropic-type fake (client anthropic-version / anthropic-beta
+ * forwarded), Anthropic-shaped errors (400, 404, relayed 429 with
+ * Retry-After, 529 kept, event: error after the first byte), keepalive
+ * pings, /v1/models and count_tokens. Each test starts its own fake(s)
+ * and gateway. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "fake_upstream.h"
+#include "polyglot/polyglot.h"
+#include "test_client.h"
+
+#define MESSAGES "/anthropic/v1/messages"
+
+typedef struct fx {
+    pg_gateway_t *gw;
+    tc_log_t log;
+    int port;
+} fx_t;
+
+/* A gateway with an anthropic app at /anthropic (default model
+ * mock-echo) and an openai app at /openai, the mock provider, and
+ * whatever providers / rules the test adds. Models the rules do not match
+ * go to default_provider when one is given. */
+static fx_t *gw_start(const char *providers_yaml, const char *rules_yaml,
+                      const char *default_provider)
+{
+    fx_t *f = tc_xmalloc(sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    tc_log_init(&f->log);
+    char *yaml = tc_xasprintf(
+        "server: {host: 127.0.0.1, port: 0, workers: 1, sse_keepalive: 100ms}\n"
+        "providers:\n"
+        "  - {name: mock, type: mock, models: [mock-echo],"
+        " mock: {reply: echo, chunks: 3}}\n"
+        "%s"
+        "routing:\n"
+        "  rules: [{model_prefix: mock, provider: mock}%s]\n"
+        "%s%s%s"
+        "apps:\n"
+        "  - {name: ant, frontdoor: anthropic, path: /anthropic,"
+        " default_model: mock-echo}\n"
+        "  - {name: oai, frontdoor: openai, path: /openai}\n"
+        "logging: {level: info}\n",
+        providers_yaml ? providers_yaml : "", rules_yaml ? rules_yaml : "",
+        default_provider ? "  default_provider: " : "",
+        default_provider ? default_provider : "",
+        default_provider ? "\n" : "");
+    f->gw = pg_gateway_new();
+    assert_non_null(f->gw);
+    assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)), PG_OK);
+    assert_int_equal(pg_gateway_set_log_sink(f->gw, tc_log_sink, &f->log), PG_OK);
+    int rc = pg_gateway_start(f->gw);
+    if (rc != PG_OK)
+        fail_msg("start: %s\n%s", pg_gateway_last_error(f->gw), yaml);
+    free(yaml);
+    f->port = pg_gateway_port(f->gw);
+    return f;
+}
+
+static void gw_stop(fx_t *f)
+{
+    assert_int_equal(pg_gateway_shutdown(f->gw, 10000), PG_OK);
+    pg_gateway_free(f->gw);
+    tc_log_destroy(&f->log);
+    free(f);
+}
+
+static char *provider_yaml(const char *name, const char *type, fu_t *fu,
+                           const char *extra)
+{
+    char *base = fu_url(fu, strcmp(type, "anthropic") == 0 ? "" : "/v1");
+    char *y = tc_xasprintf("  - {name: %s, type: %s, api_key: sk-test-%s, "
+                           "base_url: \"%s\"%s%s}\n",
+                           name, type, name, base, extra ? ", " : "",
+                           extra ? extra : "");
+    free(base);
+    return y;
+}
+
+static void request(fx_t *f, const char *method, const char *path,
+                    const char *body, const char *const *headers,
+                    tc_response_t *r)
+{
+    char *url = tc_url(f->port, path);
+    memset(r, 0, sizeof(*r));
+    tc_request(method, url, body, headers, r);
+    free(url);
+}
+
+static void post(fx_t *f, const char *body, tc_response_t *r)
+{
+    static const char *const h[] = {"x-api-key: sk-client",
+                                    "anthropic-version: 2023-06-01", NULL};
+    request(f, "POST", MESSAGES, body, h, r);
+}
+
+static bool log_has(fx_t *f, const char *needle)
+{
+    for (int i = 0; i < 500; i++) {
+        if (tc_log_contains(&f->log, needle))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static const char *body_of(const tc_response_t *r)
+{
+    return r->body.p ? r->body.p : "";
+}
+
+static cJSON *json_of(const tc_response_t *r)
+{
+    cJSON *j = cJSON_Parse(body_of(r));
+    if (j == NULL)
+        fail_msg("not JSON (HTTP %ld): %s", r->status, body_of(r));
+    return j;
+}
+
+static const char *jstr(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Asserts an Anthropic error body of the given error type. */
+static void assert_error(const tc_response_t *r, long status, const char *type)
+{
+    if (r->status != status)
+        fail_msg("HTTP %ld, want %ld: %s", r->status, status, body_of(r));
+    cJSON *j = json_of(r);
+    assert_string_equal(jstr(j, "type"), "error");
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    assert_string_equal(jstr(e, "type"), type);
+    assert_true(strlen(jstr(e, "message")) > 0);
+    cJSON_Delete(j);
+}
+
+/* ---- SSE with event names -------------------------------------------------- */
+
+typedef struct ev_list {
+    char *name[256];
+    cJSON *data[256];
+    size_t n;
+} ev_list_t;
+
+/* Splits an SSE body into (event, data) pairs; each data must be JSON. */
+static void events_parse(const char *body, ev_list_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *copy = tc_xstrdup(body);
+    char *save = NULL;
+    for (char *blk = strtok_r(copy, "\n", &save); blk != NULL;
+         blk = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(blk, "event: ", 7) == 0) {
+            assert_true(out->n < 256);
+            out->name[out->n] = tc_xstrdup(blk + 7);
+        } else if (strncmp(blk, "data: ", 6) == 0) {
+            assert_non_null(out->name[out->n]);
+            out->data[out->n] = cJSON_Parse(blk + 6);
+            if (out->data[out->n] == NULL)
+                fail_msg("event data is not JSON: %s", blk + 6);
+            out->n++;
+        }
+    }
+    free(copy);
+}
+
+static void events_free(ev_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->name[i]);
+        cJSON_Delete(l->data[i]);
+    }
+}
+
+static size_t events_count(const ev_list_t *l, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++)
+        k += strcmp(l->name[i], name) == 0;
+    return k;
+}
+
+/* Concatenated text_delta (or input_json_delta when json) of the stream. */
+static char *events_text(const ev_list_t *l, bool json)
+{
+    tc_bytes_t out = {0};
+    tc_bytes_append(&out, "", 0);
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->name[i], "content_block_delta") != 0)
+            continue;
+        cJSON *d = cJSON_GetObjectItem(l->data[i], "delta");
+        const char *t = json ? jstr(d, "partial_json") : jstr(d, "text");
+        tc_bytes_append(&out, t, strlen(t));
+    }
+    return out.p;
+}
+
+/* message_start ... message_stop, every block opened and closed, each
+ * event's "type" equal to its event name. */
+static void assert_sequence(const ev_list_t *l)
+{
+    assert_true(l->n >= 5);
+    assert_string_equal(l->name[0], "message_start");
+    assert_string_equal(l->name[l->n - 1], "message_stop");
+    assert_string_equal(l->name[l->n - 2], "message_delta");
+    for (size_t i = 0; i < l->n; i++)
+        assert_string_equal(jstr(l->data[i], "type"), l->name[i]);
+    assert_int_equal(events_count(l, "content_block_start"),
+                     events_count(l, "content_block_stop"));
+    assert_true(events_count(l, "content_block_delta") >= 1);
+    cJSON *m = cJSON_GetObjectItem(l->data[0], "message");
+    assert_true(strncmp(jstr(m, "id"), "msg_", 4) == 0);
+    assert_string_equal(jstr(m, "role"), "assistant");
+}
+
+static char *body_for(const char *model, bool stream, bool tools)
+{
+    return tc_xasprintf(
+        "{\"model\":\"%s\",\"max_tokens\":100,%s%s\"messages\":[{\"role\":"
+        "\"user\",\"content\":\"Say hello\"}]}",
+        model, stream ? "\"stream\":true," : "",
+        tools ? "\"tools\":[{\"name\":\"get_weather\",\"description\":\"w\","
+                "\"input_schema\":{\"type\":\"object\",\"properties\":{"
+                "\"city\":{\"type\":\"string\"}}}}]," : "");
+}
+
+/* ---- mock ------------------------------------------------------------------ */
+
+static void test_mock_non_stream_and_stream(void **state)
+{
+    (void)state;
+    fx_t *f = gw_start(NULL, NULL, NULL);
+    tc_response_t r;
+    char *b = body_for("mock-echo", false, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(jstr(j, "type"), "message");
+    assert_string_equal(jstr(j, "role"), "assistant");
+    assert_true(strncmp(jstr(j, "id"), "msg_", 4) == 0);
+    assert_string_equal(jstr(j, "stop_reason"), "end_turn");
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
+    assert_string_equal(jstr(c0, "type"), "text");
+    assert_string_equal(jstr(c0, "text"), "Say hello");
+    cJSON *u = cJSON_GetObjectItem(j, "usage");
+    assert_true(cJSON_GetObjectItem(u, "input_tokens")->valueint > 0);
+    assert_true(cJSON_GetObjectItem(u, "output_tokens")->valueint > 0);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+
+    /* default_model when the body names none. */
+    post(f, "{\"max_tokens\":10,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"hi there\"}]}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(body_of(&r), "hi there"));
+    tc_response_free(&r);
+
+    b = body_for("mock-echo", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    char *ct = tc_response_header(&r, "content-type");
+    assert_non_null(ct);
+    assert_non_null(strstr(ct, "text/event-stream"));
+    free(ct);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "Say hello");
+    free(text);
+    cJSON *d = cJSON_GetObjectItem(l.data[l.n - 2], "delta");
+    assert_string_equal(jstr(d, "stop_reason"), "end_turn");
+    events_free(&l);
+    tc_response_free(&r);
+    assert_true(log_has(f, "\"provider\":\"mock\""));
+    gw_stop(f);
+}
+
+/* ---- OpenAI-type upstream: translation -------------------------------------- */
+
+static void test_openai_upstream_text_and_tools(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    static const fu_tool_call_t tc[] = {
+        {.id = "call_1", .name = "get_weather",
+         .arguments = "{\"city\":\"Paris\"}"}};
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello from OpenAI"}));
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.tools = tc, .ntools = 1}));
+    fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
+                    .text = "one two three", .nparts = 3, .usage_chunk = true}));
+    fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
+                    .tools = tc, .ntools = 1, .nparts = 3}));
+    char *p = provider_yaml("oa", "openai", fu, NULL);
+    fx_t *f = gw_start(p, NULL, "oa");
+    tc_response_t r;
+
+    char *b = body_for("gpt-4o-mini", false, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
+    assert_string_equal(jstr(c0, "text"), "Hello from OpenAI");
+    assert_string_equal(jstr(j, "stop_reason"), "end_turn");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "usage"),
+                                         "input_tokens")->valueint, 12);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    /* The upstream got an OpenAI chat request with the client's limit. */
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->path, "/v1/chat/completions");
+    assert_string_equal(fu_request_header(rq, "authorization"), "Bearer sk-test-oa");
+    cJSON *sent = cJSON_Parse(rq->body);
+    cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "messages"), 0);
+    assert_string_equal(jstr(m0, "content"), "Say hello");
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+
+    b = body_for("gpt-4o-mini", false, true);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "stop_reason"), "tool_use");
+    cJSON *content = cJSON_GetObjectItem(j, "content");
+    cJSON *tu = NULL;
+    for (int i = 0; i < cJSON_GetArraySize(content); i++) {
+        if (strcmp(jstr(cJSON_GetArrayItem(content, i), "type"), "tool_use") == 0)
+            tu = cJSON_GetArrayItem(content, i);
+    }
+    assert_non_null(tu);
+    assert_string_equal(jstr(tu, "name"), "get_weather");
+    assert_string_equal(jstr(cJSON_GetObjectItem(tu, "input"), "city"), "Paris");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    rq = fu_request(fu, 1);
+    sent = cJSON_Parse(rq->body);
+    cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "tools"), 0);
+    assert_string_equal(jstr(cJSON_GetObjectItem(t0, "function"), "name"),
+                        "get_weather");
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+
+    b = body_for("gpt-4o-mini", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "one two three");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+
+    b = body_for("gpt-4o-mini", true, true);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    bool saw_tool = false;
+    for (size_t i = 0; i < l.n; i++) {
+        if (strcmp(l.name[i], "content_block_start") != 0)
+            continue;
+        cJSON *cb = cJSON_GetObjectItem(l.data[i], "content_block");
+        if (strcmp(jstr(cb, "type"), "tool_use") == 0) {
+            assert_string_equal(jstr(cb, "name"), "get_weather");
+            saw_tool = true;
+        }
+    }
+    assert_true(saw_tool);
+    char *args = events_text(&l, true);
+    cJSON *aj = cJSON_Parse(args);
+    assert_non_null(aj);
+    assert_string_equal(jstr(aj, "city"), "Paris");
+    cJSON_Delete(aj);
+    free(args);
+    assert_string_equal(jstr(cJSON_GetObjectItem(l.data[l.n - 2], "delta"),
+                             "stop_reason"), "tool_use");
+    events_free(&l);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- Anthropic-type upstream ----------------------------------------------------- */
+
+static void test_anthropic_upstream_headers_forwarded(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "Bonjour"}));
+    fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){.text = "Bon jour a tous",
+                                                     .nparts = 4}));
+    char *p = provider_yaml("claude", "anthropic", fu, NULL);
+    fx_t *f = gw_start(p, NULL, "claude");
+    static const char *const h[] = {
+        "Authorization: Bearer sk-client", "anthropic-version: 2024-10-22",
+        "anthropic-beta: tools-2024-05-16", NULL};
+    tc_response_t r;
+    char *b = body_for("claude-sonnet-4-20250514", false, false);
+    request(f, "POST", MESSAGES, b, h, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
+    assert_string_equal(jstr(c0, "text"), "Bonjour");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+
+    /* No client version: the configured one. */
+    b = body_for("claude-sonnet-4-20250514", true, false);
+    static const char *const h2[] = {"x-api-key: sk-client", NULL};
+    request(f, "POST", MESSAGES, b, h2, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "Bon jour a tous");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->path, "/v1/messages");
+    assert_string_equal(fu_request_header(rq, "x-api-key"), "sk-test-claude");
+    assert_string_equal(fu_request_header(rq, "anthropic-version"), "2024-10-22");
+    assert_string_equal(fu_request_header(rq, "anthropic-beta"), "tools-2024-05-16");
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_int_equal(cJSON_GetObjectItem(sent, "max_tokens")->valueint, 100);
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+    rq = fu_request(fu, 1);
+    assert_string_equal(fu_request_header(rq, "anthropic-version"), "2023-06-01");
+    assert_null(fu_request_header(rq, "anthropic-beta"));
+    fu_request_free(rq);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static void test_request_errors(void **state)
+{
+    (void)state;
+    fx_t *f = gw_start(NULL, NULL, NULL);
+    tc_response_t r;
+    /* max_tokens is required by the Messages API. */
+    post(f, "{\"model\":\"mock-echo\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"hi\"}]}", &r);
+    assert_error(&r, 400, "invalid_request_error");
+    assert_non_null(strstr(body_of(&r), "max_tokens"));
+    tc_response_free(&r);
+    post(f, "{not json", &r);
+    assert_error(&r, 400, "invalid_request_error");
+    tc_response_free(&r);
+    /* No rule and no default provider for this model. */
+    char *b = body_for("no-such-model", false, false);
+    post(f, b, &r);
+    free(b);
+    assert_error(&r, 404, "not_found_error");
+    assert_non_null(strstr(body_of(&r), "no-such-model"));
+    tc_response_free(&r);
+    /* Unknown URL and wrong method under the app: Anthropic's shape. */
+    request(f, "GET", "/anthropic/v1/nothing", NULL, NULL, &r);
+    assert_error(&r, 404, "not_found_error");
+    tc_response_free(&r);
+    request(f, "GET", MESSAGES, NULL, NULL, &r);
+    assert_error(&r, 405, "invalid_request_error");
+    char *allow = tc_response_header(&r, "allow");
+    assert_string_equal(allow, "POST");
+    free(allow);
+    tc_response_free(&r);
+    /* The OpenAI app next to it keeps OpenAI's shape. */
+    request(f, "GET", "/openai/v1/nothing", NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    cJSON *j = json_of(&r);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code"));
+    assert_null(cJSON_GetObjectItem(j, "type"));
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    gw_stop(f);
+}
+
+static void test_provider_429_and_529_relayed(void **state)
+{
+    (void)state;
+    fu_t *oa = fu_start(), *an = fu_start();
+    fu_push(oa, fu_openai_rate_limited(7));
+    fu_push(an, fu_anthropic_overloaded());
+    char *p1 = provider_yaml("oa", "openai", oa, "max_retries: 0");
+    char *p2 = provider_yaml("claude", "anthropic", an, "max_retries: 0");
+    char *ps = tc_xasprintf("%s%s", p1, p2);
+    fx_t *f = gw_start(ps, ", {model_prefix: claude, provider: claude}", "oa");
+    tc_response_t r;
+    char *b = body_for("gpt-4o-mini", false, false);
+    post(f, b, &r);
+    free(b);
+    assert_error(&r, 429, "rate_limit_error");
+    char *ra = tc_response_header(&r, "retry-after");
+    assert_non_null(ra);
+    assert_string_equal(ra, "7");
+    free(ra);
+    tc_response_free(&r);
+    /* A stream that fails before any byte: a plain error answer too. */
+    b = body_for("claude-x", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_error(&r, 529, "overloaded_error");
+    ra = tc_response_header(&r, "retry-after");
+    assert_non_null(ra);
+    free(ra);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(ps);
+    free(p1);
+    free(p2);
+    fu_stop(oa);
+    fu_stop(an);
+}
+
+static void test_error_after_first_byte(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_part_str(s, 0,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+        "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_drop(s);
+    fu_push(fu, s);
+    char *p = provider_yaml("oa", "openai", fu, NULL);
+    fx_t *f = gw_start(p, NULL, "oa");
+    tc_response_t r;
+    char *b = body_for("gpt-4o-mini", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_true(l.n >= 2);
+    assert_string_equal(l.name[0], "message_start");
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "partial");
+    free(text);
+    assert_string_equal(l.name[l.n - 1], "error");
+    assert_int_equal(events_count(&l, "message_stop"), 0);
+    cJSON *e = cJSON_GetObjectItem(l.data[l.n - 1], "error");
+    assert_true(strlen(jstr(e, "type")) > 0);
+    assert_true(strlen(jstr(e, "message")) > 0);
+    events_free(&l);
+    assert_int_equal(fu_requests_count(fu), 1);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+static void test_keepalive_ping_events(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){
+                    .text = "slow words here", .nparts = 3, .delay_ms = 350}));
+    char *p = provider_yaml("claude", "anthropic", fu, NULL);
+    fx_t *f = gw_start(p, NULL, "claude");
+    tc_response_t r;
+    char *b = body_for("claude-x", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    /* The gateway's keepalive is Anthropic's own ping event (with the
+     * space the encoder's ping after message_start does not have). */
+    assert_non_null(strstr(body_of(&r), "event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "slow words here");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- models, count_tokens ------------------------------------------------------ */
+
+static void test_models_and_count_tokens(void **state)
+{
+    (void)state;
+    fx_t *f = gw_start(NULL, NULL, NULL);
+    tc_response_t r;
+    request(f, "GET", "/anthropic/v1/models", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    cJSON *data = cJSON_GetObjectItem(j, "data");
+    assert_int_equal(cJSON_GetArraySize(data), 1);
+    cJSON *m0 = cJSON_GetArrayItem(data, 0);
+    assert_string_equal(jstr(m0, "type"), "model");
+    assert_string_equal(jstr(m0, "id"), "mock-echo");
+    assert_string_equal(jstr(m0, "display_name"), "mock-echo");
+    assert_true(strlen(jstr(m0, "created_at")) > 0);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "has_more")));
+    assert_string_equal(jstr(j, "first_id"), "mock-echo");
+    assert_string_equal(jstr(j, "last_id"), "mock-echo");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+
+    /* 10 + 6 characters of text: ceil(16 / 4) = 4. */
+    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+            "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
+            "[{\"role\":\"user\",\"content\":\"abcdefghij\"}]}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 4);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_true(log_has(f, "count_tokens estimate"));
+    /* One more character: 5. Block content counts its text only. */
+    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+            "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
+            "[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+            "\"text\":\"abcdefghijk\"}]}]}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 5);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+            "{\"model\":\"mock-echo\"}", NULL, &r);
+    assert_error(&r, 400, "invalid_request_error");
+    tc_response_free(&r);
+    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+            "{\"model\":\"nope\",\"messages\":[]}", NULL, &r);
+    assert_error(&r, 404, "not_found_error");
+    tc_response_free(&r);
+    gw_stop(f);
+}
+
+/* Without an apps key the gateway serves both dialects. */
+static void test_default_apps(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "server: {host: 127.0.0.1, port: 0, workers: 1}\n"
+        "providers:\n"
+        "  - {name: mock, type: mock}\n"
+        "routing: {default_provider: mock}\n"
+        "logging: {level: error}\n";
+    pg_gateway_t *gw = pg_gateway_new();
+    assert_int_equal(pg_gateway_set_config_yaml(gw, yaml, strlen(yaml)), PG_OK);
+    assert_int_equal(pg_gateway_start(gw), PG_OK);
+    fx_t f = {.gw = gw, .port = pg_gateway_port(gw)};
+    tc_response_t r;
+    char *b = body_for("anything", false, false);
+    post(&f, b, &r);
+    free(b);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_string_equal(jstr(j, "type"), "message");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    request(&f, "POST", "/openai/v1/chat/completions",
+            "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+            NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(body_of(&r), "chat.completion"));
+    tc_response_free(&r);
+    assert_int_equal(pg_gateway_shutdown(gw, 10000), PG_OK);
+    pg_gateway_free(gw);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mock_non_stream_and_stream),
+        cmocka_unit_test(test_openai_upstream_text_and_tools),
+        cmocka_unit_test(test_anthropic_upstream_headers_forwarded),
+        cmocka_unit_test(test_request_errors),
+        cmocka_unit_test(test_provider_429_and_529_relayed),
+        cmocka_unit_test(test_error_after_first_byte),
+        cmocka_unit_test(test_keepalive_ping_events),
+        cmocka_unit_test(test_models_and_count_tokens),
+        cmocka_unit_test(test_default_apps),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
