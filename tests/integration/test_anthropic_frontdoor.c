@@ -544,6 +544,40 @@ static void test_provider_429_and_529_relayed(void **state)
     fu_stop(an);
 }
 
+/* Unreachable upstream -> 502 api_error; first-byte timeout -> 504
+ * timeout_error (the OpenAI error types become Anthropic's). */
+static void test_unreachable_502_and_timeout_504(void **state)
+{
+    (void)state;
+    fu_t *gone = fu_start(), *slow_fu = fu_start();
+    char *p1 = provider_yaml("gone", "openai-compatible", gone,
+                             "max_retries: 0");
+    fu_stop(gone);
+    fu_resp_t *slow = fu_openai_chat(&(fu_llm_opts_t){.text = "too late"});
+    fu_resp_slow_head(slow, 3000);
+    fu_push(slow_fu, slow);
+    char *p2 = provider_yaml("slow", "openai", slow_fu,
+                             "max_retries: 0, timeouts: {first_byte: 200ms}");
+    char *ps = tc_xasprintf("%s%s", p1, p2);
+    fx_t *f = gw_start(ps, ", {model_prefix: slow, provider: slow}", "gone");
+    tc_response_t r;
+    char *b = body_for("gpt-4o-mini", false, false);
+    post(f, b, &r);
+    free(b);
+    assert_error(&r, 502, "api_error");
+    tc_response_free(&r);
+    b = body_for("slow-model", true, false);
+    post(f, b, &r);
+    free(b);
+    assert_error(&r, 504, "timeout_error");
+    tc_response_free(&r);
+    gw_stop(f);
+    free(ps);
+    free(p1);
+    free(p2);
+    fu_stop(slow_fu);
+}
+
 static void test_error_after_first_byte(void **state)
 {
     (void)state;
@@ -709,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_upstream_headers_forwarded),
         cmocka_unit_test(test_request_errors),
         cmocka_unit_test(test_provider_429_and_529_relayed),
+        cmocka_unit_test(test_unreachable_502_and_timeout_504),
         cmocka_unit_test(test_error_after_first_byte),
         cmocka_unit_test(test_keepalive_ping_events),
         cmocka_unit_test(test_models_and_count_tokens),
