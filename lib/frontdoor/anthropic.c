@@ -19,16 +19,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/ids.h"
 #include "base/json.h"
-#include "base/list.h"
 #include "base/str.h"
 #include "base/time.h"
 #include "canon/response.h"
 #include "codec/anthropic_messages.h"
 #include "frontdoor/frontdoor.h"
+#include "frontdoor/stream_common.h"
 #include "http/sse.h"
 #include "provider/call.h"
 #include "routing/routing.h"
@@ -43,13 +42,6 @@
 #define T_INVALID PG_STR("invalid_request_error")
 #define T_API PG_STR("api_error")
 
-/* The keepalive timer lives on the heap: its memory must outlive the
- * request arena until the close callback. */
-struct ant_ping {
-    uv_timer_t timer;
-    struct ant_msg *st;
-};
-
 struct ant_msg {
     pg_fd_ctx_t *ctx;
     struct pg_provider_call call;
@@ -61,58 +53,24 @@ struct ant_msg {
     pg_canon_response_t acc;   /* non-stream */
     pg_anthropic_stream_enc_t enc; /* stream */
     pg_buf_t sse;              /* owned: framed SSE events not yet written */
-    struct ant_ping *ping;     /* owned: keepalive while upstream is silent */
+    pg_fd_keepalive_t *ping;    /* owned: keepalive while upstream is silent */
     bool waiting;              /* upstream time is still being counted */
     pg_kv_t fwd[2];            /* anthropic-version / anthropic-beta */
     size_t nfwd;
 };
-
-static void on_ping_closed(uv_handle_t *h)
-{
-    pg__free(pg_container_of((uv_timer_t *)h, struct ant_ping, timer));
-}
 
 static void ant_cleanup(void *ud)
 {
     struct ant_msg *st = ud;
     pg_anthropic_stream_enc_destroy(&st->enc);
     pg_buf_free(&st->sse);
-    if (st->ping != NULL) {
-        /* The timer's memory outlives the arena until its close callback. */
-        uv_close((uv_handle_t *)&st->ping->timer, on_ping_closed);
-        st->ping = NULL;
-    }
-}
-
-/* The client's response is about to start: the time since the provider
- * call began was spent upstream (for x-polyglot-overhead-us). */
-static void note_upstream_wait(struct ant_msg *st)
-{
-    if (!st->waiting)
-        return;
-    st->waiting = false;
-    st->ctx->req->upstream_ns = pg_now_ns() - st->ctx->upstream_start_ns;
-}
-
-/* Upstream headers to relay (retry-after, rate limits), as HTTP headers. */
-static size_t relay_headers(const pg_kv_t *kv, size_t n,
-                            pg_http_header_t *out, size_t max)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < max; i++)
-        out[k++] = (pg_http_header_t){kv[i].key, kv[i].value};
-    return k;
-}
-
-static void set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
-{
-    ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
+    pg_fd_keepalive_close(&st->ping);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t type,
                           pg_str_t msg)
 {
-    set_error(ctx, msg);
+    pg_fd_set_error(ctx, msg);
     pg_anthropic_respond_error(ctx->req, status, type, msg, NULL, 0);
 }
 
@@ -156,9 +114,9 @@ static void respond_provider_error(pg_fd_ctx_t *ctx,
                                    const pg_provider_error_t *err)
 {
     pg_http_header_t extra[16];
-    size_t n = relay_headers(err->headers, err->nheaders, extra, 16);
+    size_t n = pg_fd_relay_headers(err->headers, err->nheaders, extra, 16);
     int status = client_status(err->http_status, err->type);
-    set_error(ctx, err->message);
+    pg_fd_set_error(ctx, err->message);
     pg_anthropic_respond_error(ctx->req, status,
                                client_type(status, err->type), err->message,
                                extra, n);
@@ -193,28 +151,9 @@ static void on_client_drained(void *ud)
     pg_call_resume(&st->call);
 }
 
-static void on_ping(uv_timer_t *t)
-{
-    struct ant_msg *st = pg_container_of(t, struct ant_ping, timer)->st;
-    /* Anthropic's own ping event: its SDKs skip it, proxies see traffic. */
-    (void)pg_http_stream_write(st->ctx->req, PG_STR(ANT_PING));
-}
-
-/* (Re)arms the keepalive: a ping after server.sse_keepalive of upstream
- * silence. */
 static void ping_rearm(struct ant_msg *st)
 {
-    uint64_t every = st->ctx->cfg->server.sse_keepalive_ms;
-    if (every == 0)
-        return;
-    if (st->ping == NULL) {
-        st->ping = pg__malloc(sizeof(*st->ping));
-        if (st->ping == NULL)
-            return; /* no pings: the stream itself still works */
-        uv_timer_init(st->ctx->loop, &st->ping->timer);
-        st->ping->st = st;
-    }
-    uv_timer_start(&st->ping->timer, on_ping, every, every);
+    pg_fd_keepalive_arm(&st->ping, st->ctx, PG_STR(ANT_PING));
 }
 
 static int stream_begin(struct ant_msg *st)
@@ -222,10 +161,10 @@ static int stream_begin(struct ant_msg *st)
     pg_http_header_t extra[17] = {
         {PG_STR("Cache-Control"), PG_STR("no-cache")},
     };
-    size_t n = 1 + relay_headers(st->call.relay, st->call.nrelay, extra + 1,
+    size_t n = 1 + pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra + 1,
                                  16);
     st->started = true;
-    note_upstream_wait(st);
+    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     pg_http_req_on_drain(st->ctx->req, on_client_drained, st);
     int rc = pg_http_stream_start(st->ctx->req, 200,
                                   PG_STR("text/event-stream"), extra, n);
@@ -251,7 +190,7 @@ static void stream_fail(struct ant_msg *st, int status, pg_str_t type,
         pg_buf_free(&b);
     }
     (void)flush_sse(st);
-    set_error(st->ctx, msg);
+    pg_fd_set_error(st->ctx, msg);
 }
 
 static int stream_event(struct ant_msg *st, const pg_event_t *ev)
@@ -298,7 +237,7 @@ static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)
     if (!st->started) {
         if (st->broken)
             return; /* already answered with an error */
-        note_upstream_wait(st);
+        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
         if (err != NULL) {
             respond_provider_error(st->ctx, err);
             return;
@@ -315,8 +254,7 @@ static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)
         stream_fail(st, 502, T_API,
                     PG_STR("The provider ended the stream early."));
     }
-    if (st->ping != NULL)
-        uv_timer_stop(&st->ping->timer);
+    pg_fd_keepalive_stop(st->ping);
     (void)pg_http_stream_end(req);
 }
 
@@ -326,7 +264,7 @@ static void whole_done(struct ant_msg *st, const pg_provider_error_t *err)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     pg_canon_response_t *acc = &st->acc;
-    note_upstream_wait(st);
+    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     if (err != NULL) {
         respond_provider_error(ctx, err);
         return;
@@ -361,7 +299,7 @@ static void whole_done(struct ant_msg *st, const pg_provider_error_t *err)
         return;
     }
     pg_http_header_t extra[16];
-    size_t nextra = relay_headers(st->call.relay, st->call.nrelay, extra, 16);
+    size_t nextra = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
     (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra,
                           nextra, body);
 }
@@ -405,7 +343,7 @@ static void on_abort(void *ud)
 {
     struct ant_msg *st = ud;
     st->ctx->upstream_end_ns = pg_now_ns();
-    set_error(st->ctx, PG_STR("client closed the connection"));
+    pg_fd_set_error(st->ctx, PG_STR("client closed the connection"));
     pg_call_cancel(&st->call);
 }
 
@@ -527,7 +465,7 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
     int rc = pg_call_start(&st->call);
     if (rc != PG_PENDING) {
         ctx->upstream_end_ns = pg_now_ns();
-        note_upstream_wait(st);
+        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
         pg_str_t msg = pg_arena_printf(&ctx->req->arena,
                                        "The provider %.*s could not start "
                                        "the request: %s.",
@@ -756,7 +694,7 @@ static void method_not_allowed(pg_fd_ctx_t *ctx, const char *allow)
         allow);
     if (msg.p == NULL)
         msg = PG_STR("method not allowed");
-    set_error(ctx, msg);
+    pg_fd_set_error(ctx, msg);
     pg_http_header_t extra[] = {{PG_STR("Allow"), pg_str_c(allow)}};
     pg_anthropic_respond_error(req, 405, T_INVALID, msg, extra, 1);
 }

@@ -12,16 +12,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/ids.h"
 #include "base/json.h"
-#include "base/list.h"
 #include "base/str.h"
 #include "base/time.h"
 #include "canon/response.h"
 #include "codec/openai_chat.h"
 #include "frontdoor/frontdoor.h"
+#include "frontdoor/stream_common.h"
 #include "http/sse.h"
 #include "provider/call.h"
 #include "provider/http_provider.h"
@@ -33,13 +32,6 @@
 #define OAI_MODELS_CREATED 1735689600
 
 #define T_INVALID PG_STR("invalid_request_error")
-
-/* The keepalive timer lives on the heap: its memory must outlive the
- * request arena until the close callback. */
-struct oai_ping {
-    uv_timer_t timer;
-    struct oai_chat *st;
-};
 
 struct oai_chat {
     pg_fd_ctx_t *ctx;
@@ -53,7 +45,7 @@ struct oai_chat {
     pg_canon_response_t acc;   /* non-stream */
     pg_openai_stream_enc_t enc;/* stream */
     pg_buf_t sse;              /* owned: framed SSE for one event */
-    struct oai_ping *ping;     /* owned: SSE keepalive while upstream is silent */
+    pg_fd_keepalive_t *ping;    /* owned: SSE keepalive while upstream is silent */
     bool waiting;              /* upstream time is still being counted */
     bool raw;                  /* passthrough: upstream bytes, no decode */
     bool answered;             /* raw non-stream: the body went out */
@@ -63,53 +55,18 @@ struct oai_chat {
 static int on_raw(void *ud, pg_str_t payload);
 static void raw_done(struct oai_chat *st, const pg_provider_error_t *err);
 
-static void on_ping_closed(uv_handle_t *h)
-{
-    pg__free(pg_container_of((uv_timer_t *)h, struct oai_ping, timer));
-}
-
 static void oai_cleanup(void *ud)
 {
     struct oai_chat *st = ud;
     pg_openai_stream_enc_destroy(&st->enc);
     pg_buf_free(&st->sse);
-    if (st->ping != NULL) {
-        /* The timer's memory outlives the arena until its close callback. */
-        uv_close((uv_handle_t *)&st->ping->timer, on_ping_closed);
-        st->ping = NULL;
-    }
-}
-
-/* The client's response is about to start: the time since the provider
- * call began was spent upstream, not in the gateway (for
- * x-polyglot-overhead-us). */
-static void note_upstream_wait(struct oai_chat *st)
-{
-    if (!st->waiting)
-        return;
-    st->waiting = false;
-    st->ctx->req->upstream_ns = pg_now_ns() - st->ctx->upstream_start_ns;
-}
-
-/* Upstream headers to relay (Retry-After, rate limits), as HTTP headers. */
-static size_t relay_headers(const pg_kv_t *kv, size_t n,
-                            pg_http_header_t *out, size_t max)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < max; i++)
-        out[k++] = (pg_http_header_t){kv[i].key, kv[i].value};
-    return k;
-}
-
-static void set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
-{
-    ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
+    pg_fd_keepalive_close(&st->ping);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
                           pg_str_t type, pg_str_t param, pg_str_t code)
 {
-    set_error(ctx, msg);
+    pg_fd_set_error(ctx, msg);
     pg_openai_respond_error(ctx->req, status, msg, type, param, code);
 }
 
@@ -119,8 +76,8 @@ static void respond_provider_error(pg_fd_ctx_t *ctx,
                                    const pg_provider_error_t *err)
 {
     pg_http_header_t extra[16];
-    size_t n = relay_headers(err->headers, err->nheaders, extra, 16);
-    set_error(ctx, err->message);
+    size_t n = pg_fd_relay_headers(err->headers, err->nheaders, extra, 16);
+    pg_fd_set_error(ctx, err->message);
     pg_openai_respond_error_h(ctx->req,
                               err->http_status ? err->http_status : 502,
                               err->message,
@@ -157,28 +114,9 @@ static void on_client_drained(void *ud)
     pg_call_resume(&st->call);
 }
 
-static void on_ping(uv_timer_t *t)
-{
-    struct oai_chat *st = pg_container_of(t, struct oai_ping, timer)->st;
-    /* A comment line: SSE clients ignore it, proxies see traffic. */
-    (void)pg_http_stream_write(st->ctx->req, PG_STR(": ping\n\n"));
-}
-
-/* (Re)arms the keepalive: a ping after server.sse_keepalive of upstream
- * silence. */
 static void ping_rearm(struct oai_chat *st)
 {
-    uint64_t every = st->ctx->cfg->server.sse_keepalive_ms;
-    if (every == 0)
-        return;
-    if (st->ping == NULL) {
-        st->ping = pg__malloc(sizeof(*st->ping));
-        if (st->ping == NULL)
-            return; /* no pings: the stream itself still works */
-        uv_timer_init(st->ctx->loop, &st->ping->timer);
-        st->ping->st = st;
-    }
-    uv_timer_start(&st->ping->timer, on_ping, every, every);
+    pg_fd_keepalive_arm(&st->ping, st->ctx, PG_STR(": ping\n\n"));
 }
 
 static int stream_begin(struct oai_chat *st)
@@ -186,10 +124,10 @@ static int stream_begin(struct oai_chat *st)
     pg_http_header_t extra[17] = {
         {PG_STR("Cache-Control"), PG_STR("no-cache")},
     };
-    size_t n = 1 + relay_headers(st->call.relay, st->call.nrelay, extra + 1,
+    size_t n = 1 + pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra + 1,
                                  16);
     st->started = true;
-    note_upstream_wait(st);
+    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     pg_http_req_on_drain(st->ctx->req, on_client_drained, st);
     int rc = pg_http_stream_start(st->ctx->req, 200,
                                   PG_STR("text/event-stream"), extra, n);
@@ -213,7 +151,7 @@ static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
         pg_buf_free(&b);
     }
     (void)flush_sse(st);
-    set_error(st->ctx, msg);
+    pg_fd_set_error(st->ctx, msg);
 }
 
 static int stream_event(struct oai_chat *st, const pg_event_t *ev)
@@ -260,7 +198,7 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
     if (!st->started) {
         if (st->broken)
             return; /* already answered with an error */
-        note_upstream_wait(st);
+        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
         if (err != NULL) {
             respond_provider_error(st->ctx, err);
             return;
@@ -280,8 +218,7 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
     } else if (st->enc.state == PG_OAI_STREAM_DONE && !st->broken) {
         (void)pg_http_stream_write(req, PG_STR("data: [DONE]\n\n"));
     }
-    if (st->ping != NULL)
-        uv_timer_stop(&st->ping->timer);
+    pg_fd_keepalive_stop(st->ping);
     (void)pg_http_stream_end(req);
 }
 
@@ -291,7 +228,7 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     pg_canon_response_t *acc = &st->acc;
-    note_upstream_wait(st);
+    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     if (err != NULL) {
         respond_provider_error(ctx, err);
         return;
@@ -324,7 +261,7 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
         return;
     }
     pg_http_header_t extra[16];
-    size_t nextra = relay_headers(st->call.relay, st->call.nrelay, extra, 16);
+    size_t nextra = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
     (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra,
                           nextra, body);
 }
@@ -370,7 +307,7 @@ static void on_abort(void *ud)
 {
     struct oai_chat *st = ud;
     st->ctx->upstream_end_ns = pg_now_ns();
-    set_error(st->ctx, PG_STR("client closed the connection"));
+    pg_fd_set_error(st->ctx, PG_STR("client closed the connection"));
     pg_call_cancel(&st->call);
 }
 
@@ -505,7 +442,7 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
     int rc = pg_call_start(&st->call);
     if (rc != PG_PENDING) {
         ctx->upstream_end_ns = pg_now_ns();
-        note_upstream_wait(st);
+        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
         pg_str_t msg = pg_arena_printf(&ctx->req->arena,
                                        "The provider %.*s could not start "
                                        "the request: %s.",
@@ -574,7 +511,7 @@ static int on_raw(void *ud, pg_str_t payload)
     if (body.p == NULL)
         return PG_ENOMEM;
     cJSON *j = pg_json_parse_arena(&ctx->req->arena, body, NULL);
-    note_upstream_wait(st);
+    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     st->answered = true;
     if (j == NULL || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
         /* A 200 that is not a chat.completion (malformed, or an error
@@ -591,7 +528,7 @@ static int on_raw(void *ud, pg_str_t payload)
     }
     note_raw_usage(ctx, j);
     pg_http_header_t extra[16];
-    size_t n = relay_headers(st->call.relay, st->call.nrelay, extra, 16);
+    size_t n = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
     return pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra, n,
                            body);
 }
@@ -600,7 +537,7 @@ static void raw_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
     pg_http_req_t *req = st->ctx->req;
     if (!st->stream || !st->started) {
-        note_upstream_wait(st);
+        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
         if (st->answered)
             return;
         if (err != NULL)
@@ -614,8 +551,7 @@ static void raw_done(struct oai_chat *st, const pg_provider_error_t *err)
     if (err != NULL)
         stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
                     err->message);
-    if (st->ping != NULL)
-        uv_timer_stop(&st->ping->timer);
+    pg_fd_keepalive_stop(st->ping);
     (void)pg_http_stream_end(req);
 }
 
@@ -809,7 +745,7 @@ static void method_not_allowed(pg_fd_ctx_t *ctx, const char *allow)
         allow);
     if (msg.p == NULL)
         msg = PG_STR("method not allowed");
-    set_error(ctx, msg);
+    pg_fd_set_error(ctx, msg);
     pg_str_t body = pg_openai_error_body(&req->arena, msg, T_INVALID,
                                          PG_STR_NULL,
                                          PG_STR("method_not_allowed"));
