@@ -7,7 +7,7 @@ PKGS=(
   build-essential meson ninja-build pkg-config
   libuv1-dev node-llhttp libcurl4-openssl-dev libcjson-dev libyaml-dev
   libsqlite3-dev libmbedtls-dev
-  libcmocka-dev curl
+  libcmocka-dev curl openssl
   clang libclang-rt-14-dev
   nodejs npm
   wrk

@@ -217,6 +217,14 @@ typedef struct pg_provider_config {
     uint64_t idle_timeout_ms;
     uint64_t total_timeout_ms;
     int max_retries;
+    /* providers[].tls.ca_file: a PEM bundle of the only CAs that may sign
+     * the upstream's certificate (empty: the system's CA store), and its
+     * contents, read when the config was loaded. */
+    pg_str_t tls_ca_file;
+    pg_str_t tls_ca_pem;
+    /* providers[].max_response_bytes: the most body bytes one upstream
+     * response may have. */
+    uint64_t max_response_bytes;
 } pg_provider_config_t;
 
 /** Looks up an option by key; returns PG_STR_NULL (p == NULL) if absent. */

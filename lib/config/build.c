@@ -6,9 +6,12 @@
  * pg_config_build runs off the event loop; ref/unref from any thread. */
 #include "config/config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -16,6 +19,7 @@
 #include "base/str.h"
 #include "config/diag.h"
 #include "config/expand.h"
+#include "config/ports.h"
 #include "config/schema.h"
 #include "config/sections.h"
 #include "config/suggest.h"
@@ -109,6 +113,44 @@ static void check_type(build_t *b, size_t i, const pg_cfg_provider_raw_t *p)
     report_at(b, "providers", i, "type", "%s", msg);
 }
 
+/* The most a tls.ca_file may hold (Mozilla's whole bundle is ~220 KiB). */
+#define CA_FILE_MAX (4u * 1024 * 1024)
+
+/* Reads tls.ca_file into the snapshot: the TLS library then verifies from
+ * memory, so no request ever reads a file on the loop, and a missing or
+ * unreadable file is a config error instead of a failure per request.
+ * The path is not quoted (free strings never are). */
+static int load_ca_file(build_t *b, size_t i, pg_cfg_provider_raw_t *p)
+{
+    char path[PATH_MAX], err[256];
+    char *data = NULL;
+    size_t len = 0;
+    if (p->tls_ca_file.p == NULL)
+        return PG_OK;
+    if (p->tls_ca_file.n == 0 || p->tls_ca_file.n >= sizeof(path) ||
+        memchr(p->tls_ca_file.p, '\0', p->tls_ca_file.n)) {
+        report_at(b, "providers", i, "tls.ca_file",
+                  "must be the path of a PEM file");
+        return PG_OK;
+    }
+    memcpy(path, p->tls_ca_file.p, p->tls_ca_file.n);
+    path[p->tls_ca_file.n] = '\0';
+    int rc = pg__cfg_read_file(path, "the file", CA_FILE_MAX, &data, &len,
+                               err, sizeof(err));
+    if (rc == PG_ENOMEM)
+        return pg__cfg_oom(b->c);
+    if (rc != PG_OK) {
+        report_at(b, "providers", i, "tls.ca_file", "%s", err);
+        return PG_OK;
+    }
+    if (memmem(data, len, "-----BEGIN CERTIFICATE-----", 27) == NULL)
+        report_at(b, "providers", i, "tls.ca_file",
+                  "the file holds no PEM certificate");
+    p->tls_ca_pem = pg_arena_strdup(b->c->out, pg_str(data, len));
+    pg__free(data);
+    return p->tls_ca_pem.p == NULL ? pg__cfg_oom(b->c) : PG_OK;
+}
+
 /* The checks of one providers[] entry on its own and against the ones
  * before it. */
 static void check_provider(build_t *b, size_t i)
@@ -141,6 +183,9 @@ static void check_provider(build_t *b, size_t i)
         !pg_str_starts_with(p->base_url, PG_STR("https://")))
         report_at(b, "providers", i, "base_url",
                   "must start with http:// or https://");
+    if (p->max_response_bytes < 1024)
+        report_at(b, "providers", i, "max_response_bytes",
+                  "must be at least 1KiB");
     bool is_mock = pg_str_eqc(p->type, "mock");
     if (p->mock.present && !is_mock)
         report_at(b, "providers", i, "mock",
@@ -221,6 +266,9 @@ static int fill_provider(pg_arena_t *a, pg_cfg_provider_t *out,
     pub->idle_timeout_ms = p->timeouts.idle;
     pub->total_timeout_ms = p->timeouts.total;
     pub->max_retries = p->max_retries;
+    pub->tls_ca_file = p->tls_ca_file.p ? p->tls_ca_file : PG_STR("");
+    pub->tls_ca_pem = p->tls_ca_pem.p ? p->tls_ca_pem : PG_STR("");
+    pub->max_response_bytes = p->max_response_bytes;
     out->vt = vt;
     out->models = p->models.s;
     out->nmodels = p->models.n;
@@ -546,8 +594,11 @@ static int finish(pg_cfg_ctx_t *c, pg_cfg_raw_t *raw,
     if (!b.vt || !b.referenced || !b.dropped || !b.index)
         return pg__cfg_oom(c);
     for (size_t i = 0; i < raw->providers.n; i++) {
-        if (raw->providers.ok[i])
-            check_provider(&b, i);
+        if (!raw->providers.ok[i])
+            continue;
+        check_provider(&b, i);
+        if (load_ca_file(&b, i, &((pg_cfg_provider_raw_t *)raw->providers.items)[i]) != PG_OK)
+            return PG_ENOMEM;
     }
     mark_referenced(&b);
     settle_deferred(&b, deferred);

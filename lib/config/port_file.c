@@ -25,15 +25,14 @@ static void file_destroy(void *self)
     pg__free(fp);
 }
 
-/* Reads the whole file into a fresh buffer; err gets "<path>: <reason>". */
-static int read_all(const char *path, char **out, size_t *outlen, char *err,
-                    size_t errlen)
+int pg__cfg_read_file(const char *path, const char *label, size_t max,
+                      char **out, size_t *outlen, char *err, size_t errlen)
 {
     int rc = PG_OK;
     char *buf = NULL;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s", label, strerror(errno));
         return errno == ENOENT ? PG_ENOENT : PG_EIO;
     }
     size_t cap = 4096, n = 0;
@@ -47,7 +46,7 @@ static int read_all(const char *path, char **out, size_t *outlen, char *err,
         n += got;
         if (got == 0 || n + 1 < cap) {
             if (ferror(f)) {
-                snprintf(err, errlen, "%s: read failed: %s", path,
+                snprintf(err, errlen, "%s: read failed: %s", label,
                          strerror(errno));
                 rc = PG_EIO;
                 goto out;
@@ -56,9 +55,8 @@ static int read_all(const char *path, char **out, size_t *outlen, char *err,
                 break;
             continue;
         }
-        if (cap >= PG_CONFIG_FILE_MAX) {
-            snprintf(err, errlen, "%s: larger than %u bytes", path,
-                     PG_CONFIG_FILE_MAX);
+        if (cap >= max) {
+            snprintf(err, errlen, "%s: larger than %zu bytes", label, max);
             rc = PG_ETOOBIG;
             goto out;
         }
@@ -76,7 +74,7 @@ static int read_all(const char *path, char **out, size_t *outlen, char *err,
     buf = NULL;
 out:
     if (rc == PG_ENOMEM)
-        snprintf(err, errlen, "%s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", label);
     pg__free(buf);
     fclose(f);
     return rc;
@@ -88,7 +86,8 @@ static int file_load(void *self, pg_config_source_t *out, char *err,
     file_port_t *fp = self;
     char *data = NULL;
     size_t len = 0;
-    int rc = read_all(fp->path, &data, &len, err, errlen);
+    int rc = pg__cfg_read_file(fp->path, fp->path, PG_CONFIG_FILE_MAX, &data,
+                               &len, err, errlen);
     if (rc != PG_OK)
         return rc;
     pg__free(fp->data);

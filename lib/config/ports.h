@@ -22,6 +22,13 @@ int pg_config_port_file_new(const char *path, pg_config_port_t *out);
 int pg_config_port_yaml_new(const char *yaml, size_t len,
                             pg_config_port_t *out);
 
+/* Reads the whole file at path into a fresh NUL-terminated buffer (*out,
+ * pg__free it) of *outlen bytes; files of max bytes or more are refused
+ * (PG_ETOOBIG). On failure err gets "<label>: <reason>" and the return is
+ * PG_ENOENT, PG_EIO, PG_ETOOBIG or PG_ENOMEM. Blocking: off the loop. */
+int pg__cfg_read_file(const char *path, const char *label, size_t max,
+                      char **out, size_t *outlen, char *err, size_t errlen);
+
 /** Destroys a port made by either constructor (or any port: calls its
  * destroy slot) and clears *port. NULL vt is a no-op. */
 void pg_config_port_free(pg_config_port_t *port);

@@ -56,6 +56,14 @@ static const pg_cfg_field_t timeouts_fields[] = {
 static const pg_cfg_table_t timeouts_table =
     PG_CFG_TABLE(timeouts_fields, pg_cfg_timeouts_raw_t, NULL);
 
+/* providers[].tls: how the upstream's certificate is checked (never
+ * whether: there is no switch to turn verification off). */
+static const pg_cfg_field_t provider_tls_fields[] = {
+    F("ca_file", PG_CFG_STR, pg_cfg_provider_raw_t, tls_ca_file),
+};
+static const pg_cfg_table_t provider_tls_table =
+    PG_CFG_TABLE(provider_tls_fields, pg_cfg_provider_raw_t, NULL);
+
 static void provider_init(void *item)
 {
     pg_cfg_provider_raw_t *p = item;
@@ -64,6 +72,7 @@ static void provider_init(void *item)
     p->timeouts.idle = 120 * 1000;
     p->timeouts.total = 15 * 60 * 1000;
     p->max_retries = 2;
+    p->max_response_bytes = 64 * MIB;
 }
 
 static const pg_cfg_field_t provider_fields[] = {
@@ -83,6 +92,11 @@ static const pg_cfg_field_t provider_fields[] = {
     F("options", PG_CFG_KVS, pg_cfg_provider_raw_t, options),
     F("anthropic_version", PG_CFG_STR, pg_cfg_provider_raw_t,
       anthropic_version),
+    /* Its fields live in the entry itself, so the section's offset is 0. */
+    {.key = "tls", .kind = PG_CFG_SECTION, .off = 0,
+     .sub = &provider_tls_table},
+    F("max_response_bytes", PG_CFG_SIZE, pg_cfg_provider_raw_t,
+      max_response_bytes),
 };
 static const pg_cfg_table_t provider_table =
     PG_CFG_TABLE(provider_fields, pg_cfg_provider_raw_t, provider_init);

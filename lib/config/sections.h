@@ -24,6 +24,9 @@ typedef struct pg_cfg_provider_raw {
     pg_cfg_kvs_t options; /* any other type */
     pg_str_t anthropic_version; /* CONFIG.md; passed on as an option */
     pg_str_t api_key_env;  /* the variable api_key named, before expansion */
+    pg_str_t tls_ca_file;  /* tls.ca_file; p NULL: the system CA store */
+    pg_str_t tls_ca_pem;   /* its contents, read by build.c */
+    uint64_t max_response_bytes;
 } pg_cfg_provider_raw_t;
 
 typedef struct pg_cfg_rule_raw {

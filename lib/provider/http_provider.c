@@ -37,6 +37,7 @@
 #define HP_MAX_CLIENT_HEADERS 2
 #define HP_MAX_RELAY 16
 #define HP_MAX_ERROR_BODY (64u * 1024u)
+/* max_response_bytes when the config gives none (a host-built config). */
 #define HP_MAX_BODY (64u * 1024u * 1024u)
 #define HP_MAX_REQUEST (32u * 1024u * 1024u)
 #define HP_MAX_SSE_EVENT (8u * 1024u * 1024u)
@@ -82,6 +83,9 @@ typedef struct hp_instance {
     char *hdr_text;                 /* owned backing store of headers */
     char missing_key[256];          /* non-empty: requests fail with this */
     uint64_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    uint64_t max_body;              /* max_response_bytes */
+    char *ca_pem;                   /* tls.ca_file's contents; NULL: none */
+    size_t ca_pem_len;
     int max_retries;
     int64_t default_max_tokens;
     bool max_completion_tokens;
@@ -135,6 +139,7 @@ static void hp_destroy(void *self)
     }
     pg__free(in->key);
     pg__free(in->url);
+    pg__free(in->ca_pem);
     pg__free(in->hdr_text);
     pg__free(in);
 }
@@ -338,6 +343,15 @@ static int hp_create(const hp_kind_t *kind, const pg_provider_config_t *cfg,
     in->first_byte_ms = cfg->first_byte_timeout_ms;
     in->idle_ms = cfg->idle_timeout_ms;
     in->total_ms = cfg->total_timeout_ms;
+    in->max_body = cfg->max_response_bytes ? cfg->max_response_bytes
+                                           : HP_MAX_BODY;
+    if (cfg->tls_ca_pem.n > 0) {
+        in->ca_pem = pg__strndup(cfg->tls_ca_pem.p, cfg->tls_ca_pem.n);
+        rc = PG_ENOMEM;
+        if (in->ca_pem == NULL)
+            goto fail;
+        in->ca_pem_len = cfg->tls_ca_pem.n;
+    }
     in->max_retries = cfg->max_retries;
     *self = in;
     return PG_OK;
@@ -864,7 +878,8 @@ static void start_attempt(hp_call_t *hc)
         .first_byte_timeout_ms = in->first_byte_ms,
         .idle_timeout_ms = in->idle_ms,
         .total_timeout_ms = in->total_ms,
-        .max_response_bytes = HP_MAX_BODY,
+        .max_response_bytes = in->max_body,
+        .ca_pem = {in->ca_pem, in->ca_pem_len},
     };
     pg_buf_reset(&hc->resp);
     hc->status = 0;
@@ -908,7 +923,7 @@ static int hp_start(void *self, pg_provider_call_t *call)
     const pg_request_t *q = pg_provider_call_request(call);
     hc->stream = q->stream;
     pg_buf_init(&hc->body, HP_MAX_REQUEST);
-    pg_buf_init(&hc->resp, hc->stream ? HP_MAX_ERROR_BODY : HP_MAX_BODY);
+    pg_buf_init(&hc->resp, hc->stream ? HP_MAX_ERROR_BODY : in->max_body);
     pg_buf_init(&hc->relay_text, 8192);
     pg_sse_parser_init(&hc->sse, HP_MAX_SSE_EVENT);
     uv_timer_init(c->loop, &hc->retry_timer);

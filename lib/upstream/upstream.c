@@ -976,6 +976,16 @@ static void set_easy_options(pg_upstream_xfer_t *x, const pg_upstream_opts_t *o)
     if (strncasecmp(x->url, "https:", 6) == 0)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (o->ca_pem.n > 0) {
+        /* From memory (read off the loop with the config), and in place of
+         * the system store, its directory included. Not copied: the caller
+         * keeps it alive, and curl_easy_reset forgets it. */
+        struct curl_blob ca = {.data = (void *)o->ca_pem.p,
+                               .len = o->ca_pem.n,
+                               .flags = CURL_BLOB_NOCOPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     /* "" offers every encoding curl can decode; on_data gets plain bytes. */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");

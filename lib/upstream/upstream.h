@@ -34,6 +34,10 @@ typedef struct pg_upstream_opts {
     uint64_t idle_timeout_ms;       /* between two reads of the body */
     uint64_t total_timeout_ms;      /* whole transfer */
     uint64_t max_response_bytes;    /* body bytes beyond this: PG_ETOOBIG */
+    /* https: a PEM bundle of the only CAs that may sign the upstream's
+     * certificate (empty: the system's CA store). Borrowed until done or
+     * cancel. The certificate is always verified. */
+    pg_str_t ca_pem;
 } pg_upstream_opts_t;
 
 /* Why a transfer ended. */

@@ -3,7 +3,11 @@
 // like the real APIs (whole JSON bodies and SSE streams), record every
 // request they receive, and can be scripted to answer the next requests
 // with fixed statuses (e.g. 429 + retry-after) before the normal answer.
+// The TLS variants serve the same answers over https: HTTP/2 (with
+// HTTP/1.1 allowed, as real providers do) or HTTP/1.1 only.
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 
 // What the fakes say unless a request asks for something else.
 export const OPENAI_TEXT = ['The fake ', 'upstream ', 'says ', 'hello ', 'in pieces.'];
@@ -12,22 +16,43 @@ export const ANTHROPIC_TEXT = ['Claude-shaped ', 'fake ', 'answer.'];
 export const ANTHROPIC_USAGE = { input_tokens: 23, output_tokens: 7 };
 export const TOOL_ARGS = '{"city":"Paris","days":3,"metric":true}';
 
+// The server a fake runs: plain http, or with tls: {key, cert} https
+// over HTTP/2 (http2: true, HTTP/1.1 still allowed) or HTTP/1.1.
+function createServer(listener, { tls, http2: h2 } = {}) {
+  if (!tls) return http.createServer(listener);
+  if (h2) return http2.createSecureServer({ ...tls, allowHTTP1: true }, listener);
+  return https.createServer(tls, listener);
+}
+
 // Starts a server whose normal answer is handler(req, body, res); returns
 // {port, url, requests, script(list), close()}. `requests` holds one
-// {method, url, headers, body} per request (body parsed as JSON when it
-// is JSON). script([{status, headers, body}, ...]) makes the next
-// requests get those answers in order, then the handler again.
-async function startFake(handler) {
+// {method, url, httpVersion, headers, body} per request (body parsed as
+// JSON when it is JSON). script([{status, headers, body}, ...]) makes the
+// next requests get those answers in order, then the handler again.
+// server: createServer's options, plus requireVersion ('2.0', '1.1'): a
+// request over another HTTP version gets a 505 error instead.
+async function startFake(handler, serverOpts = {}) {
   const requests = [];
   const queue = [];
-  const server = http.createServer((req, res) => {
+  const sockets = new Set();
+  const server = createServer((req, res) => {
     const parts = [];
     req.on('data', (d) => parts.push(d));
     req.on('end', () => {
       const raw = Buffer.concat(parts).toString('utf8');
       let body = raw;
       try { body = JSON.parse(raw); } catch { /* keep the text */ }
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      requests.push({
+        method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers, body,
+      });
+      const want = serverOpts.requireVersion;
+      if (want && req.httpVersion !== want) {
+        res.writeHead(505, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({
+          error: { message: `fake: wants HTTP/${want}, got HTTP/${req.httpVersion}`, type: 'invalid_request_error' },
+        }));
+        return;
+      }
       const scripted = queue.shift();
       if (scripted) {
         res.writeHead(scripted.status, {
@@ -39,17 +64,23 @@ async function startFake(handler) {
       }
       handler(req, body, res);
     });
+  }, serverOpts);
+  // Every TCP connection, so close() can end them all (an HTTP/2 server
+  // has no closeAllConnections, and its sessions would keep it open).
+  server.on('connection', (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${serverOpts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     script(list) { queue.push(...list); },
     reset() { requests.length = 0; queue.length = 0; },
     close() {
-      server.closeAllConnections();
+      for (const sock of sockets) sock.destroy();
       return new Promise((resolve) => server.close(resolve));
     },
   };
@@ -60,11 +91,12 @@ function notFound(res, what) {
   res.end(JSON.stringify({ error: { message: `fake: no route ${what}`, type: 'invalid_request_error' } }));
 }
 
+// (No Connection header: HTTP/2 forbids it, and HTTP/1.1 keeps the
+// connection open without one.)
 function sse(res) {
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
-    connection: 'keep-alive',
   });
 }
 
@@ -133,8 +165,9 @@ function openaiHandler(req, body, res) {
   res.end('data: [DONE]\n\n');
 }
 
-export function startOpenAIFake() {
-  return startFake(openaiHandler);
+// server: see startFake ({tls: {key, cert}, http2, requireVersion}).
+export function startOpenAIFake(server = {}) {
+  return startFake(openaiHandler, server);
 }
 
 // ---- Anthropic Messages ---------------------------------------------

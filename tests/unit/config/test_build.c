@@ -1,6 +1,8 @@
 /* test_build.c: pg_config_build end to end: values, defaults, units, env
  * expansion, every validation path, all-problems reporting, refcounts. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cfg_fixture.h"
 
@@ -578,6 +580,75 @@ static void test_anthropic_version_option(void **state)
     pg_config_unref(b.cfg);
 }
 
+/* providers[].tls.ca_file is read while the snapshot is built (the
+ * provider gets its contents), and max_response_bytes is a size with a
+ * floor. A missing file, a file without a certificate and a tiny limit
+ * are errors at their own paths, without quoting the path. */
+static void test_tls_ca_file_and_max_response_bytes(void **state)
+{
+    char dir[] = "/tmp/pg-cfg-ca-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char pem[256], junk[256];
+    snprintf(pem, sizeof(pem), "%s/ca.pem", dir);
+    snprintf(junk, sizeof(junk), "%s/junk.txt", dir);
+    static const char ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n"
+                             "-----END CERTIFICATE-----\n";
+    FILE *f = fopen(pem, "w");
+    assert_non_null(f);
+    fputs(ca, f);
+    fclose(f);
+    f = fopen(junk, "w");
+    assert_non_null(f);
+    fputs("not a certificate\n", f);
+    fclose(f);
+
+    built_t b;
+    char *yaml = NULL;
+    assert_true(asprintf(&yaml,
+                         "providers:\n"
+                         "  - {name: a, type: fake, tls: {ca_file: %s}, "
+                         "max_response_bytes: 256KiB}\n"
+                         "  - {name: b, type: fake}\n",
+                         pem) > 0);
+    build_ok(&b, yaml);
+    free(yaml);
+    const pg_provider_config_t *pub = &b.cfg->providers[0].pub;
+    assert_true(str_is(pub->tls_ca_file, pem));
+    assert_true(str_is(pub->tls_ca_pem, ca));
+    assert_int_equal(pub->max_response_bytes, 256 * 1024);
+    pub = &b.cfg->providers[1].pub;
+    assert_int_equal(pub->tls_ca_file.n, 0);
+    assert_int_equal(pub->tls_ca_pem.n, 0);
+    assert_int_equal(pub->max_response_bytes, 64 * 1024 * 1024);
+    pg_config_unref(b.cfg);
+
+    assert_true(asprintf(&yaml,
+                         "providers:\n"
+                         "  - {name: a, type: fake, tls: {ca_file: %s/nope.pem}}\n"
+                         "  - {name: b, type: fake, tls: {ca_file: %s}}\n"
+                         "  - {name: c, type: fake, max_response_bytes: 100}\n"
+                         "  - {name: d, type: fake, tls: {ca_fiel: x}}\n"
+                         "  - {name: e, type: fake, tls: {ca_file: \"\"}}\n",
+                         dir, junk) > 0);
+    build_bad(&b, yaml, 5);
+    free(yaml);
+    assert_diag(&b.d, "providers[0].tls.ca_file",
+                "the file: cannot open: No such file or directory");
+    assert_diag(&b.d, "providers[1].tls.ca_file",
+                "the file holds no PEM certificate");
+    assert_diag(&b.d, "providers[2].max_response_bytes",
+                "must be at least 1KiB");
+    assert_diag(&b.d, "providers[3].tls.ca_fiel",
+                "did you mean \"ca_file\"?");
+    assert_diag(&b.d, "providers[4].tls.ca_file",
+                "must be the path of a PEM file");
+    for (size_t i = 0; i < b.d.n; i++)
+        assert_null(strstr(b.d.msg[i], dir));
+    unlink(pem);
+    unlink(junk);
+    rmdir(dir);
+}
+
 static void test_null_reads_as_absent(void **state)
 {
     built_t b;
@@ -642,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_not_built_sections),
         cmocka_unit_test(test_secret_never_echoed),
         cmocka_unit_test(test_anthropic_version_option),
+        cmocka_unit_test(test_tls_ca_file_and_max_response_bytes),
         cmocka_unit_test(test_anthropic_app),
         cmocka_unit_test(test_null_reads_as_absent),
         cmocka_unit_test(test_refcount),
