@@ -83,6 +83,7 @@ typedef struct pg_openai_stream_enc {
         int32_t tool_index; /* -1: not a tool call */
         bool open;
         bool used;          /* started once: an index is never reused */
+        bool args;          /* tool call: an arguments fragment was sent */
     } *blocks;              /* arena */
     size_t nblocks;
     size_t capblocks;

@@ -316,6 +316,21 @@ static int emit_error(pg_openai_stream_enc_t *e, const pg_event_t *ev,
     return cb(ud, pg_buf_str(&e->scratch));
 }
 
+/* Ends a block. A tool call that never got an arguments fragment (a call
+ * without parameters) gets "{}" first: clients parse the concatenated
+ * arguments as JSON, and "" is not JSON (the whole-body encoder writes
+ * "{}" for the same call). */
+static int close_block(pg_openai_stream_enc_t *e, struct pg_oai_block *b,
+                       pg_openai_chunk_cb cb, void *ud)
+{
+    b->open = false;
+    if (b->tool_index < 0 || b->args)
+        return PG_OK;
+    b->args = true;
+    pg_event_t ev = {.kind = PG_EV_TOOL_ARGS_DELTA, .text = PG_STR("{}")};
+    return emit_tool(e, b->tool_index, &ev, false, cb, ud);
+}
+
 static struct pg_oai_block *enc_block(pg_openai_stream_enc_t *e, uint32_t i)
 {
     if (i >= e->nblocks || !e->blocks[i].open)
@@ -391,6 +406,7 @@ int pg_openai_stream_enc_feed(pg_openai_stream_enc_t *e, const pg_event_t *ev,
             return PG_EPARSE;
         if (ev->text.n == 0)
             return PG_OK;
+        b->args = true;
         return emit_tool(e, b->tool_index, ev, false, cb, ud);
     case PG_EV_THINKING_DELTA:
     case PG_EV_SIGNATURE:
@@ -399,8 +415,7 @@ int pg_openai_stream_enc_feed(pg_openai_stream_enc_t *e, const pg_event_t *ev,
     case PG_EV_BLOCK_STOP:
         if ((b = enc_block(e, ev->index)) == NULL)
             return PG_EPARSE;
-        b->open = false;
-        return PG_OK;
+        return close_block(e, b, cb, ud);
     case PG_EV_USAGE:
         if (ev->usage.input_tokens)
             e->usage.input_tokens = ev->usage.input_tokens;
@@ -414,6 +429,12 @@ int pg_openai_stream_enc_feed(pg_openai_stream_enc_t *e, const pg_event_t *ev,
             e->usage.reasoning_tokens = ev->usage.reasoning_tokens;
         return PG_OK;
     case PG_EV_MESSAGE_STOP:
+        for (size_t i = 0; i < e->nblocks; i++) {
+            int rc;
+            if (e->blocks[i].open &&
+                (rc = close_block(e, &e->blocks[i], cb, ud)))
+                return rc;
+        }
         e->state = PG_OAI_STREAM_DONE;
         return emit_finish(e, ev->stop_reason, cb, ud);
     default:
