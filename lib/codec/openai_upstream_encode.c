@@ -1,8 +1,9 @@
 /* openai_upstream_encode.c: canonical request -> the Chat Completions
  * request body an OpenAI-type provider receives, written straight into a
  * pg_buf_t with the base/json.h writer. What the dialect cannot carry is
- * either dropped by design (thinking, top_k, is_error) or refused with
- * PG_EUNSUPPORTED and a reason. Loop thread of the request. */
+ * dropped by design (thinking, top_k), said in the text (a tool result's
+ * is_error), or refused with PG_EUNSUPPORTED and a reason. Loop thread of
+ * the request. */
 #include <string.h>
 
 #include "base/json.h"
@@ -157,6 +158,23 @@ static int user_content(struct enc *e, const pg_part_t *parts, size_t n)
     return pg_buf_append_char(e->b, ']');
 }
 
+/* What a failed tool call's output starts with. */
+#define TOOL_ERROR "Error:"
+
+/* "Error: <text>" as one JSON string. */
+static int error_text(pg_buf_t *b, pg_str_t text)
+{
+    pg_buf_t tmp;
+    pg_buf_init(&tmp, b->max);
+    int rc = pg_buf_append_cstr(&tmp, TOOL_ERROR " ");
+    if (rc == PG_OK)
+        rc = pg_buf_append_str(&tmp, text);
+    if (rc == PG_OK)
+        rc = pg_json_append_string(b, pg_buf_str(&tmp));
+    pg_buf_free(&tmp);
+    return rc;
+}
+
 /* One "role": "tool" message per tool result. */
 static int tool_message(struct enc *e, const pg_part_t *p)
 {
@@ -176,17 +194,22 @@ static int tool_message(struct enc *e, const pg_part_t *p)
                                   "only");
         texts += c[i].kind == PG_PART_TEXT;
     }
-    /* Chat Completions has no is_error flag: the text has to say it. */
+    /* Chat Completions has no is_error flag: the text has to say it, or
+     * the model reads a failed call's output as a result. */
+    bool err = p->tool_result.is_error;
     if (texts == 0) {
-        rc = pg_buf_append_cstr(b, "\"\"");
+        rc = pg_buf_append_cstr(b, err ? "\"" TOOL_ERROR "\"" : "\"\"");
     } else if (texts == 1) {
         for (size_t i = 0; i < n; i++) {
             if (c[i].kind == PG_PART_TEXT)
-                rc = pg_json_append_string(b, c[i].text);
+                rc = err ? error_text(b, c[i].text)
+                         : pg_json_append_string(b, c[i].text);
         }
     } else {
-        bool comma = false;
+        bool comma = err;
         rc = pg_buf_append_char(b, '[');
+        if (rc == PG_OK && err)
+            rc = text_part(e, PG_STR(TOOL_ERROR), false);
         for (size_t i = 0; i < n && rc == PG_OK; i++) {
             if (c[i].kind != PG_PART_TEXT)
                 continue;
