@@ -53,6 +53,17 @@ PG_WUR int pg_anthropic_messages_encode(pg_buf_t *b,
                                         const pg_canon_response_t *r,
                                         pg_str_t id, pg_str_t model);
 
+/* The Anthropic error type for an HTTP status: 400 invalid_request_error,
+ * 401 authentication_error, 403 permission_error, 404 not_found_error,
+ * 413 request_too_large, 429 rate_limit_error, 504 timeout_error, 529
+ * overloaded_error, other 5xx api_error, other 4xx invalid_request_error. */
+pg_str_t pg_anthropic_error_type(int status);
+
+/* The type an Anthropic client is told: type itself when it is one of
+ * Anthropic's error types, else (another dialect's "server_error",
+ * "insufficient_quota", none) the one status implies (0: 502). */
+pg_str_t pg_anthropic_client_error_type(int status, pg_str_t type);
+
 /* Appends {"type":"error","error":{"type","message"}}. */
 PG_WUR int pg_anthropic_error_json(pg_buf_t *b, pg_str_t type,
                                    pg_str_t message);
@@ -75,7 +86,9 @@ typedef enum pg_anthropic_enc_state {
  * content_block_stop with the client-visible block indices (0, 1, ... in
  * order, whatever the canonical indices); message_delta (stop_reason,
  * stop_sequence, output usage); message_stop; event: error for
- * PG_EV_ERROR. Blocks left open at MESSAGE_STOP are closed first. */
+ * PG_EV_ERROR (its type made one Anthropic clients know, see
+ * pg_anthropic_client_error_type). Blocks left open at MESSAGE_STOP are
+ * closed first. */
 typedef struct pg_anthropic_stream_enc {
     pg_anthropic_enc_state_t state;
     pg_arena_t *arena;       /* borrowed: the request's */

@@ -199,6 +199,37 @@ out:
     return rc;
 }
 
+pg_str_t pg_anthropic_error_type(int status)
+{
+    switch (status) {
+    case 400: return PG_STR("invalid_request_error");
+    case 401: return PG_STR("authentication_error");
+    case 403: return PG_STR("permission_error");
+    case 404: return PG_STR("not_found_error");
+    case 413: return PG_STR("request_too_large");
+    case 429: return PG_STR("rate_limit_error");
+    case 504: return PG_STR("timeout_error");
+    case 529: return PG_STR("overloaded_error");
+    default:
+        return status >= 500 ? PG_STR("api_error")
+                             : PG_STR("invalid_request_error");
+    }
+}
+
+pg_str_t pg_anthropic_client_error_type(int status, pg_str_t type)
+{
+    static const char *const known[] = {
+        "invalid_request_error", "authentication_error", "permission_error",
+        "not_found_error", "request_too_large", "rate_limit_error",
+        "api_error", "overloaded_error", "timeout_error", "billing_error",
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (pg_str_eqc(type, known[i]))
+            return type;
+    }
+    return pg_anthropic_error_type(status ? status : 502);
+}
+
 int pg_anthropic_error_json(pg_buf_t *b, pg_str_t type, pg_str_t message)
 {
     int rc;
@@ -470,8 +501,10 @@ static int on_error(struct out *o, const pg_event_t *ev)
     pg_anthropic_stream_enc_t *e = o->e;
     pg_buf_t *b = &e->scratch;
     pg_buf_reset(b);
+    /* An OpenAI-type upstream's mid-stream error says "server_error"; an
+     * Anthropic client is told a type its SDK knows. */
     int rc = pg_anthropic_error_json(
-        b, ev->error_type.n ? ev->error_type : PG_STR("api_error"),
+        b, pg_anthropic_client_error_type(ev->status, ev->error_type),
         ev->text.n ? ev->text : PG_STR("the provider reported an error"));
     rc = send(o, "error", rc);
     e->state = PG_ANT_ENC_FAILED;

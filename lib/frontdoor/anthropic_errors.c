@@ -1,5 +1,6 @@
 /* anthropic_errors.c: Anthropic-shaped error answers for the Anthropic
- * frontdoor and for the dispatcher's own errors on Anthropic apps. Loop
+ * frontdoor and for the dispatcher's own errors on Anthropic apps (the
+ * status -> error type map is the codec's, pg_anthropic_error_type). Loop
  * thread of the request. */
 #include "base/buf.h"
 #include "base/str.h"
@@ -8,23 +9,6 @@
 
 /* An error body is small; this only guards against a runaway message. */
 #define ANTHROPIC_ERROR_MAX (64 * 1024)
-
-pg_str_t pg_anthropic_error_type(int status)
-{
-    switch (status) {
-    case 400: return PG_STR("invalid_request_error");
-    case 401: return PG_STR("authentication_error");
-    case 403: return PG_STR("permission_error");
-    case 404: return PG_STR("not_found_error");
-    case 413: return PG_STR("request_too_large");
-    case 429: return PG_STR("rate_limit_error");
-    case 504: return PG_STR("timeout_error");
-    case 529: return PG_STR("overloaded_error");
-    default:
-        return status >= 500 ? PG_STR("api_error")
-                             : PG_STR("invalid_request_error");
-    }
-}
 
 pg_str_t pg_anthropic_error_body(pg_arena_t *arena, pg_str_t type,
                                  pg_str_t message)
