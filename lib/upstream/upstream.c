@@ -30,16 +30,18 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/list.h"
+#include "upstream/h1.h"
+#include "upstream/head.h"
 
 #define XFER_MAGIC 0x75707866u /* "upxf" */
-/* Response heads larger than this are refused (curl's own cap is 100 KiB). */
-#define HEAD_MAX_BYTES (64 * 1024)
 
 #define EASY_SPARE_MAX 64
 
 struct pg_upstream {
     uv_loop_t *loop;           /* borrowed: outlives u */
     CURLM *multi;              /* owned */
+    pg_h1_t *h1;               /* owned: the http:// engine; counts as a
+                                  handle until its close completes */
     uv_timer_t timer;          /* curl's timer */
     pg_list_t xfers;           /* pg_upstream_xfer.node, not yet done */
     pg_list_t polls;           /* struct poll_ctx.node */
@@ -73,12 +75,6 @@ typedef enum xfer_timer_mode {
     TM_RESUME /* a deferred pg_upstream_resume */
 } xfer_timer_mode_t;
 
-/* One header line of the current response head, as offsets into hbuf
- * (which may move while it grows). */
-struct hdr_off {
-    uint32_t ko, kn, vo, vn;
-};
-
 struct pg_upstream_xfer {
     uint32_t magic;
     pg_upstream_t *u;
@@ -92,11 +88,7 @@ struct pg_upstream_xfer {
     xfer_timer_mode_t tmode;
     uint64_t first_byte_ms, idle_ms, max_bytes;
     uint64_t body_bytes;
-    /* The head being collected: status, raw names/values, their offsets. */
-    int status;
-    pg_buf_t hbuf;
-    struct hdr_off *hoff;      /* owned */
-    size_t nhoff, caphoff;
+    pg_uphead_t head;          /* the head being collected */
     pg_upstream_result_t forced; /* decided by us (TOO_BIG, ABORTED), or OK */
     char errbuf[CURL_ERROR_SIZE];
     bool added;                /* in the multi */
@@ -144,6 +136,11 @@ static void handle_closed(pg_upstream_t *u)
     assert(u->handles > 0);
     if (--u->handles == 0 && u->closing)
         upstream_finish(u);
+}
+
+static void on_h1_closed(void *ud)
+{
+    handle_closed(ud);
 }
 
 static void on_u_timer_close(uv_handle_t *h)
@@ -379,9 +376,7 @@ static void xfer_destroy(pg_upstream_xfer_t *x)
     x->hdrs = NULL;
     pg__free(x->url);
     x->url = NULL;
-    pg_buf_free(&x->hbuf);
-    pg__free(x->hoff);
-    x->hoff = NULL;
+    pg__uphead_free(&x->head);
     x->magic = 0;
     uv_close((uv_handle_t *)&x->timer, on_xfer_timer_close);
 }
@@ -477,36 +472,6 @@ static void on_xfer_timer(uv_timer_t *t)
 
 /* ---- the response head ----------------------------------------------------- */
 
-static void head_reset(pg_upstream_xfer_t *x)
-{
-    pg_buf_reset(&x->hbuf);
-    x->nhoff = 0;
-}
-
-static int head_add(pg_upstream_xfer_t *x, const char *k, size_t kn,
-                    const char *v, size_t vn)
-{
-    struct hdr_off *o;
-    uint32_t ko = (uint32_t)x->hbuf.n;
-
-    if (x->nhoff == x->caphoff) {
-        size_t cap = x->caphoff ? x->caphoff * 2 : 16;
-        struct hdr_off *n = pg__realloc(x->hoff, cap * sizeof *n);
-        if (n == NULL)
-            return PG_ENOMEM;
-        x->hoff = n;
-        x->caphoff = cap;
-    }
-    int rc = pg_buf_append(&x->hbuf, k, kn);
-    if (rc == PG_OK)
-        rc = pg_buf_append(&x->hbuf, v, vn);
-    if (rc != PG_OK)
-        return rc;
-    o = &x->hoff[x->nhoff++];
-    *o = (struct hdr_off){ko, (uint32_t)kn, ko + (uint32_t)kn, (uint32_t)vn};
-    return PG_OK;
-}
-
 /* Calls on_head with the collected head. Returns false when the transfer
  * must stop (canceled, or on_head refused it: forced is then ABORTED). */
 static bool head_deliver(pg_upstream_xfer_t *x)
@@ -515,27 +480,20 @@ static bool head_deliver(pg_upstream_xfer_t *x)
     int rc;
 
     x->head_delivered = true;
-    if (x->status == 0) {
+    if (x->head.status == 0) {
         long code = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-        x->status = (int)code;
+        x->head.status = (int)code;
     }
-    if (x->nhoff > 0) {
-        kv = pg__malloc(x->nhoff * sizeof *kv);
-        if (kv == NULL) {
-            x->forced = PG_UPSTREAM_ERROR;
-            snprintf(x->errbuf, sizeof x->errbuf, "out of memory");
-            return false;
-        }
-        for (size_t i = 0; i < x->nhoff; i++) {
-            const struct hdr_off *o = &x->hoff[i];
-            kv[i].key = (pg_str_t){x->hbuf.p + o->ko, o->kn};
-            kv[i].value = (pg_str_t){x->hbuf.p + o->vo, o->vn};
-        }
+    if (pg__uphead_kv(&x->head, &kv) != PG_OK) {
+        x->forced = PG_UPSTREAM_ERROR;
+        snprintf(x->errbuf, sizeof x->errbuf, "out of memory");
+        return false;
     }
     x->in_user = true;
-    rc = x->cbs.on_head ? x->cbs.on_head(x->ud, x->status, kv, x->nhoff)
-                        : PG_OK;
+    rc = x->cbs.on_head
+             ? x->cbs.on_head(x->ud, x->head.status, kv, x->head.n)
+             : PG_OK;
     x->in_user = false;
     pg__free(kv);
     if (x->canceled)
@@ -570,9 +528,8 @@ static int parse_status(const char *p, size_t n)
  * 1xx heads (100 Continue, 103 Early Hints) are forgotten. */
 static size_t head_end(pg_upstream_xfer_t *x, size_t len)
 {
-    if (x->status < 200) {
-        x->status = 0;
-        head_reset(x);
+    if (x->head.status < 200) {
+        pg__uphead_reset(&x->head);
         return len;
     }
     /* The head arrived: the first-byte timer's job is done; the idle timer
@@ -596,8 +553,8 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *arg)
     if (n == 0)
         return head_end(x, len);
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        head_reset(x);
-        x->status = parse_status(p, n);
+        pg__uphead_reset(&x->head);
+        x->head.status = parse_status(p, n);
         return len;
     }
     if (is_ws(p[0])) /* obsolete line folding: not kept */
@@ -611,11 +568,12 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *arg)
         vs++;
     while (n > vs && is_ws(p[n - 1]))
         n--;
-    int rc = head_add(x, p, kn, p + vs, n - vs);
+    int rc = pg__uphead_add(&x->head, p, kn, p + vs, n - vs);
     if (rc == PG_ETOOBIG) {
         x->forced = PG_UPSTREAM_TOO_BIG;
         snprintf(x->errbuf, sizeof x->errbuf,
-                 "response head larger than %d bytes", HEAD_MAX_BYTES);
+                 "response head larger than %d bytes or %d lines",
+                 PG_UPHEAD_MAX_BYTES, PG_UPHEAD_MAX_LINES);
         return 0;
     }
     if (rc != PG_OK) {
@@ -838,6 +796,11 @@ int pg_upstream_new(uv_loop_t *loop, pg_upstream_t **out)
         pg__free(u);
         return PG_ENOMEM;
     }
+    if (pg__h1_new(loop, &u->stats, &u->h1) != PG_OK) {
+        curl_multi_cleanup(u->multi);
+        pg__free(u);
+        return PG_ENOMEM;
+    }
     u->loop = loop;
     pg_list_init(&u->xfers);
     pg_list_init(&u->polls);
@@ -851,12 +814,8 @@ int pg_upstream_new(uv_loop_t *loop, pg_upstream_t **out)
     curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    if (uv_timer_init(loop, &u->timer) != 0) {
-        curl_multi_cleanup(u->multi);
-        pg__free(u);
-        return PG_ESYS;
-    }
-    u->handles = 1;
+    uv_timer_init(loop, &u->timer); /* cannot fail: no allocation */
+    u->handles = 2;                 /* the timer and h1 */
     *out = u;
     return PG_OK;
 }
@@ -879,6 +838,7 @@ static void close_now(pg_upstream_t *u)
     }
     uv_timer_stop(&u->timer);
     uv_close((uv_handle_t *)&u->timer, on_u_timer_close);
+    pg__h1_close(u->h1, on_h1_closed, u);
     pg_list_foreach_safe(n, t, &u->polls)
     {
         struct poll_ctx *c = pg_container_of(n, struct poll_ctx, node);
@@ -1015,6 +975,8 @@ int pg_upstream_start(pg_upstream_t *u, const pg_upstream_opts_t *opts,
     if (u == NULL || opts == NULL || opts->url == NULL || cbs == NULL ||
         cbs->on_done == NULL || out == NULL || u->closing)
         return PG_EINVAL;
+    if (!opts->force_curl && pg__h1_takes(u->h1, opts->url))
+        return pg__h1_start(u->h1, opts, cbs, ud, out);
     x = pg__calloc(1, sizeof *x);
     if (x == NULL)
         return PG_ENOMEM;
@@ -1025,7 +987,7 @@ int pg_upstream_start(pg_upstream_t *u, const pg_upstream_opts_t *opts,
     x->first_byte_ms = opts->first_byte_timeout_ms;
     x->idle_ms = opts->idle_timeout_ms;
     x->max_bytes = opts->max_response_bytes;
-    pg_buf_init(&x->hbuf, HEAD_MAX_BYTES);
+    pg__uphead_init(&x->head);
     pg_list_init(&x->node);
     if (uv_timer_init(u->loop, &x->timer) != 0) {
         pg__free(x);
@@ -1061,6 +1023,10 @@ void pg_upstream_cancel(pg_upstream_xfer_t *x)
 {
     if (x == NULL)
         return;
+    if (pg__h1_owns(x)) {
+        pg__h1_cancel(x);
+        return;
+    }
     assert(x->magic == XFER_MAGIC);
     if (x->magic != XFER_MAGIC || x->done || x->canceled)
         return;
@@ -1080,6 +1046,10 @@ void pg_upstream_resume(pg_upstream_xfer_t *x)
 {
     if (x == NULL)
         return;
+    if (pg__h1_owns(x)) {
+        pg__h1_resume(x);
+        return;
+    }
     assert(x->magic == XFER_MAGIC);
     if (x->magic != XFER_MAGIC || x->done || x->canceled)
         return;
@@ -1093,6 +1063,13 @@ void pg_upstream_resume(pg_upstream_xfer_t *x)
      * that happen from the loop, never inside the caller. */
     if (x->tmode != TM_RESUME)
         xfer_timer_start(x, TM_RESUME, 0);
+}
+
+void pg_upstream_set_pool(pg_upstream_t *u, unsigned max_idle,
+                          uint64_t idle_timeout_ms)
+{
+    if (u != NULL && !u->closing)
+        pg__h1_set_pool(u->h1, max_idle, idle_timeout_ms);
 }
 
 void pg_upstream_get_stats(const pg_upstream_t *u, pg_upstream_stats_t *out)

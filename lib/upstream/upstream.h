@@ -1,8 +1,13 @@
-/* upstream.h: the HTTP client a worker uses to reach providers: one
- * libcurl multi handle per worker loop, driven by one uv_timer_t and one
- * uv_poll_t per socket (curl's multi-uv pattern), so no thread is spent
- * per request. Connections are reused per worker (HTTP/1.1 keep-alive,
- * HTTP/2 where the upstream offers it over TLS), TCP_NODELAY is on.
+/* upstream.h: the HTTP client a worker uses to reach providers, with two
+ * engines behind one contract. https:// (and http:// through a proxy, or
+ * when opts.force_curl asks) goes through one libcurl multi handle per
+ * worker loop, driven by one uv_timer_t and one uv_poll_t per socket
+ * (curl's multi-uv pattern). Plain http:// goes through a lean native
+ * HTTP/1.1 client (h1.c: libuv TCP + llhttp, a per-worker keep-alive pool
+ * and DNS cache), which costs a fraction of curl's CPU per transfer. No
+ * thread is spent per request. Connections are reused per worker (HTTP/1.1
+ * keep-alive, HTTP/2 where the upstream offers it over TLS), TCP_NODELAY
+ * is on.
  *
  * A transfer reports the response head once, then body bytes as they
  * arrive (never buffered whole), then its end, exactly once, unless it was
@@ -38,6 +43,12 @@ typedef struct pg_upstream_opts {
      * certificate (empty: the system's CA store). Borrowed until done or
      * cancel. The certificate is always verified. */
     pg_str_t ca_pem;
+    /* http:// URLs take the native HTTP/1.1 client unless this is set
+     * (providers[].http1_client: curl) or a proxy variable is set in the
+     * environment (http_proxy, HTTP_PROXY, all_proxy, ALL_PROXY): then
+     * libcurl serves them as it does https://. The native client offers no
+     * compression (Accept-Encoding: identity). */
+    bool force_curl;
 } pg_upstream_opts_t;
 
 /* Why a transfer ended. */
@@ -93,11 +104,17 @@ void pg_upstream_cancel(pg_upstream_xfer_t *x);
 /* Resumes a transfer paused by on_data returning PG_PENDING. */
 void pg_upstream_resume(pg_upstream_xfer_t *x);
 
-/* Counters for tests and /metrics. */
+/* Limits of the native HTTP/1.1 client's keep-alive pool: idle
+ * connections kept per worker (the oldest is closed past it; 0 keeps
+ * none) and how long one may stay idle. Defaults: 256 and 60 s. */
+void pg_upstream_set_pool(pg_upstream_t *u, unsigned max_idle,
+                          uint64_t idle_timeout_ms);
+
+/* Counters for tests and /metrics (both engines). */
 typedef struct pg_upstream_stats {
     uint64_t transfers_started;
     uint64_t transfers_active;
-    uint64_t connections_opened; /* new TCP connections curl made */
+    uint64_t connections_opened; /* new TCP connections (connect attempts) */
 } pg_upstream_stats_t;
 void pg_upstream_get_stats(const pg_upstream_t *u, pg_upstream_stats_t *out);
 

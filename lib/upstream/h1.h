@@ -1,0 +1,52 @@
+/* h1.h: the native HTTP/1.1 client behind pg_upstream_start for http://
+ * URLs (private to lib/upstream). libuv TCP and llhttp, a per-worker
+ * keep-alive pool keyed by host:port, a small per-worker DNS cache, and
+ * the same callbacks, timeouts and results as the curl path: upstream.c
+ * owns one pg_h1_t per pg_upstream_t and dispatches to it.
+ *
+ * Threads: the worker's loop thread, like the rest of lib/upstream. */
+#ifndef PG_UPSTREAM_H1_H
+#define PG_UPSTREAM_H1_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "upstream/upstream.h"
+
+typedef struct pg_h1 pg_h1_t;
+
+/* Both engines' transfer structs begin with a uint32_t magic, so the
+ * public functions can tell whose a pg_upstream_xfer_t is. */
+#define PG_H1_XFER_MAGIC 0x68317866u /* "h1xf" */
+
+static inline bool pg__h1_owns(const pg_upstream_xfer_t *x)
+{
+    uint32_t m;
+    memcpy(&m, (const void *)x, sizeof m);
+    return m == PG_H1_XFER_MAGIC;
+}
+
+/* Creates the client on loop; transfers update *stats. PG_OK or PG_ENOMEM
+ * (nothing to undo then). */
+int pg__h1_new(uv_loop_t *loop, pg_upstream_stats_t *stats, pg_h1_t **out);
+/* Cancels every transfer (no callbacks), closes every connection, and
+ * calls done_cb(ud) from a close callback once everything is freed. */
+void pg__h1_close(pg_h1_t *h, void (*done_cb)(void *ud), void *ud);
+/* Pool limits: idle connections kept per worker and how long one may sit
+ * idle. Defaults 256 and 60 s. */
+void pg__h1_set_pool(pg_h1_t *h, unsigned max_idle, uint64_t idle_ms);
+
+/* Whether the native client serves url: a plain http:// URL it can parse,
+ * without user:password@, and no proxy in the environment (curl honours
+ * http_proxy / all_proxy; so do we, by leaving those transfers to it). */
+bool pg__h1_takes(const pg_h1_t *h, const char *url);
+
+/* The pg_upstream_start / cancel / resume contract of upstream.h. */
+int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *opts,
+                 const pg_upstream_cbs_t *cbs, void *ud,
+                 pg_upstream_xfer_t **out);
+void pg__h1_cancel(pg_upstream_xfer_t *x);
+void pg__h1_resume(pg_upstream_xfer_t *x);
+
+#endif
