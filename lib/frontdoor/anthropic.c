@@ -1,21 +1,27 @@
-/* anthropic.c: the Anthropic frontdoor. POST /v1/messages decodes the
- * client's Messages JSON, routes the model, runs one provider call through
- * the failover chain and answers as a Messages object (accumulated) or as
- * the Messages SSE event sequence (streamed as events arrive); POST
- * /v1/messages/count_tokens answers a local estimate; GET /v1/models lists
- * what the app can reach in Anthropic's list shape. Every error is
- * {"type":"error","error":{"type","message"}}.
+/* anthropic.c: the Anthropic frontdoor. POST /v1/messages routes the
+ * model and runs one provider call through the failover chain: to an
+ * anthropic-type provider as passthrough (the client's bytes, only the
+ * model rewritten when routing changed it; the answer relayed byte for
+ * byte, usage and id read on the way for the log), to any other through
+ * the canonical model (decoded Messages JSON, answered as a Messages
+ * object or as the Messages SSE event sequence as events arrive). A chain
+ * may mix both: each provider gets what it speaks. POST
+ * /v1/messages/count_tokens is forwarded to the anthropic-type providers
+ * the model routes to, else answered with a local estimate; GET
+ * /v1/models lists what the app can reach in Anthropic's list shape.
+ * Every error is {"type":"error","error":{"type","message"}}; an
+ * overloaded upstream (Anthropic 529, an OpenAI-type 503/529) is a 529
+ * overloaded_error.
  *
- * Any provider type serves an Anthropic client: the request goes through
- * the canonical model (no same-dialect passthrough in this version). The
- * client's anthropic-version / anthropic-beta reach anthropic-type
+ * The client's anthropic-version / anthropic-beta reach anthropic-type
  * providers through call.client_headers.
  *
- * Per-request state (struct ant_msg) lives in the request arena; the
- * heap-backed buffers it holds are released by an arena cleanup. The call
- * is canceled when the client goes away, and the response is only ended
- * from the provider's done (or at start failure), so the arena never goes
- * away under a running call. Loop thread of the request. */
+ * Per-request state (struct ant_msg, struct ant_count) lives in the
+ * request arena; the heap-backed buffers it holds are released by an
+ * arena cleanup. The call is canceled when the client goes away, and the
+ * response is only ended from the provider's done (or at start failure),
+ * so the arena never goes away under a running call. Loop thread of the
+ * request. */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,9 +33,11 @@
 #include "canon/response.h"
 #include "codec/anthropic_messages.h"
 #include "frontdoor/frontdoor.h"
+#include "frontdoor/passthrough.h"
 #include "frontdoor/stream_common.h"
 #include "http/sse.h"
 #include "provider/call.h"
+#include "provider/http_provider.h"
 #include "routing/routing.h"
 
 /* Largest encoded event or non-stream body we build. */
@@ -48,23 +56,26 @@ struct ant_msg {
     pg_request_t req;          /* the client's, with the routed model */
     char id[32];               /* "msg_..." */
     bool stream;
-    bool started;              /* stream head sent */
     bool broken;               /* answered already, or the order broke */
     pg_canon_response_t acc;   /* non-stream */
     pg_anthropic_stream_enc_t enc; /* stream */
-    pg_buf_t sse;              /* owned: framed SSE events not yet written */
-    pg_fd_keepalive_t *ping;    /* owned: keepalive while upstream is silent */
-    bool waiting;              /* upstream time is still being counted */
+    pg_fd_stream_t out;        /* the client's stream (owned buffers) */
     pg_kv_t fwd[2];            /* anthropic-version / anthropic-beta */
     size_t nfwd;
+    /* Passthrough: the body to forward; the parsed client body until a
+     * provider of the chain that needs translation decodes it (NULL once
+     * decoded); whether the running provider takes the raw bytes. */
+    pg_str_t raw_body;
+    cJSON *root;
+    bool raw;
+    bool answered;             /* raw non-stream: the body went out */
 };
 
 static void ant_cleanup(void *ud)
 {
     struct ant_msg *st = ud;
     pg_anthropic_stream_enc_destroy(&st->enc);
-    pg_buf_free(&st->sse);
-    pg_fd_keepalive_close(&st->ping);
+    pg_fd_stream_destroy(&st->out);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t type,
@@ -74,48 +85,43 @@ static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t type,
     pg_anthropic_respond_error(ctx->req, status, type, msg, NULL, 0);
 }
 
-/* Is t one of the error types Anthropic clients know? Other dialects'
- * types (OpenAI's "server_error", "insufficient_quota"...) are replaced by
- * the one the status implies. */
-static bool known_type(pg_str_t t)
-{
-    static const char *const known[] = {
-        "invalid_request_error", "authentication_error", "permission_error",
-        "not_found_error", "request_too_large", "rate_limit_error",
-        "api_error", "overloaded_error", "timeout_error", "billing_error",
-    };
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (pg_str_eqc(t, known[i]))
-            return true;
-    }
-    return false;
-}
-
 /* The status an Anthropic client sees. The provider layer turns an
  * upstream 529 into 503 for OpenAI clients; an Anthropic client knows 529
- * (overloaded_error) and gets it back. */
-static int client_status(int status, pg_str_t type)
+ * overloaded_error and gets it for any overloaded upstream: an Anthropic
+ * 529 (or overloaded_error event), an OpenAI-type 503 or 529. upstream is
+ * the upstream's own status (pg_provider_call.upstream_status, 0 when
+ * the failure was not an upstream answer: the gateway's own 503s, a
+ * missing key, stay 503). */
+static int client_status(int status, pg_str_t type, int upstream)
 {
     if (status == 0)
         return 502;
-    if (status == 503 && pg_str_eqc(type, "overloaded_error"))
+    if (upstream == 503 || upstream == 529 ||
+        (status == 503 && pg_str_eqc(type, "overloaded_error")))
         return 529;
     return status;
 }
 
+/* The error type for that status: overloaded_error for 529 whatever the
+ * upstream called it (OpenAI's "server_error"); else the upstream's when
+ * Anthropic defines it, or the one the status implies. */
 static pg_str_t client_type(int status, pg_str_t type)
 {
-    return known_type(type) ? type : pg_anthropic_error_type(status);
+    if (status == 529)
+        return PG_STR("overloaded_error");
+    return pg_anthropic_client_error_type(status, type);
 }
 
 /* A provider's failure before anything was sent, with its relayed
  * headers. */
 static void respond_provider_error(pg_fd_ctx_t *ctx,
+                                   const struct pg_provider_call *call,
                                    const pg_provider_error_t *err)
 {
     pg_http_header_t extra[16];
     size_t n = pg_fd_relay_headers(err->headers, err->nheaders, extra, 16);
-    int status = client_status(err->http_status, err->type);
+    int status = client_status(err->http_status, err->type,
+                               call->upstream_status);
     pg_fd_set_error(ctx, err->message);
     pg_anthropic_respond_error(ctx->req, status,
                                client_type(status, err->type), err->message,
@@ -127,50 +133,7 @@ static void respond_provider_error(pg_fd_ctx_t *ctx,
 static int on_sse(void *ud, pg_str_t event, pg_str_t data)
 {
     struct ant_msg *st = ud;
-    return pg_sse_append_event(&st->sse, event, data);
-}
-
-/* Sends what is framed in st->sse. The server copies the bytes into its
- * queue, so the buffer is reused for the next event. */
-static int flush_sse(struct ant_msg *st)
-{
-    if (st->sse.n == 0)
-        return PG_OK;
-    int rc = pg_http_stream_write(st->ctx->req, pg_buf_str(&st->sse));
-    pg_buf_reset(&st->sse);
-    /* PG_ETOOBIG: a slow client; the data is queued, and the provider is
-     * asked to pause (PG_PENDING from emit) until the queue drains. */
-    if (rc == PG_ETOOBIG)
-        rc = PG_PENDING;
-    return rc;
-}
-
-static void on_client_drained(void *ud)
-{
-    struct ant_msg *st = ud;
-    pg_call_resume(&st->call);
-}
-
-static void ping_rearm(struct ant_msg *st)
-{
-    pg_fd_keepalive_arm(&st->ping, st->ctx, PG_STR(ANT_PING));
-}
-
-static int stream_begin(struct ant_msg *st)
-{
-    pg_http_header_t extra[17] = {
-        {PG_STR("Cache-Control"), PG_STR("no-cache")},
-    };
-    size_t n = 1 + pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra + 1,
-                                 16);
-    st->started = true;
-    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
-    pg_http_req_on_drain(st->ctx->req, on_client_drained, st);
-    int rc = pg_http_stream_start(st->ctx->req, 200,
-                                  PG_STR("text/event-stream"), extra, n);
-    if (rc == PG_OK)
-        ping_rearm(st);
-    return rc;
+    return pg_sse_append_event(&st->out.sse, event, data);
 }
 
 /* Writes an `event: error` into a started stream; nothing follows it. */
@@ -180,7 +143,8 @@ static void stream_fail(struct ant_msg *st, int status, pg_str_t type,
     type = client_type(status, type);
     pg_event_t ev = {.kind = PG_EV_ERROR, .status = status,
                      .error_type = type, .text = msg};
-    (void)flush_sse(st); /* what was gathered before the failure goes first */
+    /* What was gathered before the failure goes first. */
+    (void)pg_fd_stream_flush(&st->out);
     if (pg_anthropic_stream_enc_feed(&st->enc, &ev, on_sse, st) != PG_OK) {
         /* The encoder already ended: frame the error event ourselves. */
         pg_buf_t b;
@@ -189,23 +153,23 @@ static void stream_fail(struct ant_msg *st, int status, pg_str_t type,
             (void)on_sse(st, PG_STR("error"), pg_buf_str(&b));
         pg_buf_free(&b);
     }
-    (void)flush_sse(st);
+    (void)pg_fd_stream_flush(&st->out);
     pg_fd_set_error(st->ctx, msg);
 }
 
 static int stream_event(struct ant_msg *st, const pg_event_t *ev)
 {
     int rc;
-    if (!st->started) {
+    if (!st->out.started) {
         if (ev->kind == PG_EV_ERROR) {
             /* Nothing sent yet: the client gets a plain error answer. */
-            int status = client_status(ev->status, ev->error_type);
+            int status = client_status(ev->status, ev->error_type, 0);
             st->broken = true;
             respond_error(st->ctx, status,
                           client_type(status, ev->error_type), ev->text);
             return PG_OK;
         }
-        if ((rc = stream_begin(st)) != PG_OK)
+        if ((rc = pg_fd_stream_begin(&st->out)) != PG_OK)
             return rc;
     }
     if (ev->kind == PG_EV_MESSAGE_START && ev->model.n > 0) {
@@ -215,7 +179,7 @@ static int stream_event(struct ant_msg *st, const pg_event_t *ev)
         if (m.p != NULL)
             st->enc.model = m;
     }
-    ping_rearm(st);
+    pg_fd_stream_rearm(&st->out);
     rc = pg_anthropic_stream_enc_feed(&st->enc, ev, on_sse, st);
     if (rc == PG_EPARSE) {
         st->broken = true;
@@ -228,18 +192,17 @@ static int stream_event(struct ant_msg *st, const pg_event_t *ev)
         stream_fail(st, 500, T_API, pg_str_c(pg_strerror(rc)));
         return PG_OK;
     }
-    return flush_sse(st);
+    return pg_fd_stream_flush(&st->out);
 }
 
 static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)
 {
-    pg_http_req_t *req = st->ctx->req;
-    if (!st->started) {
+    if (!st->out.started) {
         if (st->broken)
             return; /* already answered with an error */
-        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
         if (err != NULL) {
-            respond_provider_error(st->ctx, err);
+            respond_provider_error(st->ctx, &st->call, err);
             return;
         }
         respond_error(st->ctx, 502, T_API,
@@ -247,15 +210,17 @@ static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)
         return;
     }
     if (err != NULL && !st->broken) {
-        stream_fail(st, client_status(err->http_status, err->type), err->type,
-                    err->message);
-    } else if (!st->broken && st->enc.state != PG_ANT_ENC_DONE &&
+        stream_fail(st,
+                    client_status(err->http_status, err->type,
+                                  st->call.upstream_status),
+                    err->type, err->message);
+    } else if (!st->raw && !st->broken && st->enc.state != PG_ANT_ENC_DONE &&
                st->enc.state != PG_ANT_ENC_FAILED) {
+        /* (Passthrough relayed the upstream's own end.) */
         stream_fail(st, 502, T_API,
                     PG_STR("The provider ended the stream early."));
     }
-    pg_fd_keepalive_stop(st->ping);
-    (void)pg_http_stream_end(req);
+    pg_fd_stream_end(&st->out);
 }
 
 /* ---- non-stream ------------------------------------------------------------ */
@@ -264,13 +229,20 @@ static void whole_done(struct ant_msg *st, const pg_provider_error_t *err)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     pg_canon_response_t *acc = &st->acc;
-    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+    pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
+    if (st->raw && st->answered)
+        return; /* passthrough relayed the body */
     if (err != NULL) {
-        respond_provider_error(ctx, err);
+        respond_provider_error(ctx, &st->call, err);
+        return;
+    }
+    if (st->raw) {
+        respond_error(ctx, 502, T_API,
+                      PG_STR("The provider ended without an answer."));
         return;
     }
     if (acc->failed) {
-        int status = client_status(acc->error_status, acc->error_type);
+        int status = client_status(acc->error_status, acc->error_type, 0);
         respond_error(ctx, status, client_type(status, acc->error_type),
                       acc->error_message);
         return;
@@ -304,21 +276,70 @@ static void whole_done(struct ant_msg *st, const pg_provider_error_t *err)
                           nextra, body);
 }
 
-/* ---- the call ----------------------------------------------------------------- */
+/* ---- passthrough answers ------------------------------------------------------- */
 
-static void note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev)
+/* The usage of a message (a non-stream body, message_start's message) or
+ * of message_delta, for the access log. */
+static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *usage)
 {
-    if (ev->usage.input_tokens)
-        ctx->input_tokens = ev->usage.input_tokens;
-    if (ev->usage.output_tokens)
-        ctx->output_tokens = ev->usage.output_tokens;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(usage, "input_tokens");
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(usage,
+                                                        "output_tokens");
+    if (cJSON_IsNumber(in))
+        ctx->input_tokens = (int64_t)in->valuedouble;
+    if (cJSON_IsNumber(out))
+        ctx->output_tokens = (int64_t)out->valuedouble;
 }
+
+/* message_start (id, input usage) and message_delta (output usage) are
+ * the only events a passthrough stream parses; the rest is relayed
+ * unread. */
+static void note_raw_event(pg_fd_ctx_t *ctx, pg_str_t event, pg_str_t data)
+{
+    bool start = pg_str_eqc(event, "message_start");
+    if (!start && !pg_str_eqc(event, "message_delta"))
+        return;
+    const cJSON *j = pg_json_parse_arena(&ctx->req->arena, data, NULL);
+    if (start) {
+        j = cJSON_GetObjectItemCaseSensitive(j, "message");
+        ctx->response_id = pg_json_get_str(j, "id");
+    }
+    note_raw_usage(ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+}
+
+static int on_raw(void *ud, pg_str_t event, pg_str_t data)
+{
+    struct ant_msg *st = ud;
+    pg_fd_ctx_t *ctx = st->ctx;
+    if (st->stream) {
+        if (data.p != NULL)
+            note_raw_event(ctx, event, data);
+        return pg_fd_raw_stream_event(&st->out, event, data);
+    }
+    /* A whole body: relayed as it is, after a look at its usage. */
+    pg_str_t body;
+    cJSON *j = pg_fd_raw_whole(&st->out, data, &body);
+    if (body.p == NULL)
+        return PG_ENOMEM;
+    st->answered = true;
+    if (!pg_str_eqc(pg_json_get_str(j, "type"), "message")) {
+        /* A 200 that is not a message (malformed, or an error object):
+         * the client gets a clean error, not the upstream's lie. */
+        respond_error(ctx, 502, T_API,
+                      PG_STR("The provider sent a malformed response."));
+        return PG_OK;
+    }
+    ctx->response_id = pg_json_get_str(j, "id");
+    note_raw_usage(ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    return pg_fd_raw_respond(&st->out, body);
+}
+
+/* ---- the call ----------------------------------------------------------------- */
 
 static int on_event(void *ud, const pg_event_t *ev)
 {
     struct ant_msg *st = ud;
-    if (ev->kind == PG_EV_MESSAGE_START || ev->kind == PG_EV_USAGE)
-        note_usage(st->ctx, ev);
+    pg_fd_note_usage(st->ctx, ev);
     if (st->broken)
         return PG_OK; /* already answered; let the provider finish */
     if (st->stream)
@@ -339,20 +360,73 @@ static void on_done(void *ud, const pg_provider_error_t *err)
         whole_done(st, err);
 }
 
-static void on_abort(void *ud)
+/* A body without "model" gets the app's default_model as if the client
+ * had sent it (the decoder requires one, as Anthropic does): a node in the
+ * request arena, linked first into the arena-built tree. false: OOM. */
+static bool add_default_model(pg_fd_ctx_t *ctx, cJSON *root)
 {
-    struct ant_msg *st = ud;
-    st->ctx->upstream_end_ns = pg_now_ns();
-    pg_fd_set_error(st->ctx, PG_STR("client closed the connection"));
-    pg_call_cancel(&st->call);
+    if (ctx->app == NULL || ctx->app->default_model.n == 0 ||
+        cJSON_GetObjectItemCaseSensitive(root, "model") != NULL)
+        return true;
+    pg_arena_t *a = &ctx->req->arena;
+    cJSON *node = pg_arena_calloc(a, 1, sizeof(*node));
+    pg_str_t v = pg_arena_strdup(a, ctx->app->default_model);
+    pg_str_t k = pg_arena_strdup(a, PG_STR("model"));
+    if (node == NULL || v.p == NULL || k.p == NULL)
+        return false;
+    node->type = cJSON_String;
+    node->valuestring = (char *)v.p;
+    node->string = (char *)k.p;
+    node->next = root->child;
+    if (root->child != NULL) {
+        node->prev = root->child->prev; /* cJSON: head->prev is the tail */
+        root->child->prev = node;
+    } else {
+        node->prev = node;
+    }
+    root->child = node;
+    return true;
+}
+
+/* A provider of the failover chain that needs translation while the
+ * request went passthrough so far: the client's body is decoded now. A
+ * body the canonical model cannot hold (a document block...) skips that
+ * provider: the client then gets the previous provider's failure. */
+static int decode_late(struct ant_msg *st)
+{
+    pg_request_t q;
+    pg_anthropic_decode_err_t err = {0};
+    if (st->root == NULL)
+        return PG_OK; /* decoded already */
+    if (!add_default_model(st->ctx, st->root))
+        return PG_ENOMEM;
+    int rc = pg_anthropic_messages_decode(&st->ctx->req->arena, st->root, &q,
+                                          &err);
+    if (rc != PG_OK) {
+        pg_log_field_t f[] = {
+            PG_LF_S("request_id", pg_str_c(st->ctx->req->request_id)),
+            PG_LF_S("provider", st->call.provider->pub.name),
+            PG_LF_S("reason", err.message),
+        };
+        pg_log_fields(st->ctx->log, PG_LOG_WARN,
+                      "failover skips a provider: the request cannot be "
+                      "translated for it", f, sizeof(f) / sizeof(f[0]));
+        return rc < 0 ? rc : PG_EUNSUPPORTED;
+    }
+    q.model = st->req.model; /* the routed model */
+    st->req = q;
+    st->root = NULL;
+    return PG_OK;
 }
 
 /* Each provider of the failover chain that starts: the log names the one
- * that answered. */
-static void on_attempt(void *ud, const pg_cfg_provider_t *p)
+ * that answered; it takes the client's bytes or a translation. */
+static int on_attempt(void *ud, const pg_cfg_provider_t *p)
 {
     struct ant_msg *st = ud;
     st->ctx->provider = p->pub.name;
+    st->raw = st->call.raw;
+    return st->raw ? PG_OK : decode_late(st);
 }
 
 /* Parses the body (a tree in the request arena). Answers and returns NULL
@@ -401,17 +475,76 @@ static bool route_model(pg_fd_ctx_t *ctx, pg_str_t *model, pg_route_t *rt)
 }
 
 /* The client's anthropic-version / anthropic-beta, for anthropic-type
- * providers. */
-static void collect_forwarded(pg_fd_ctx_t *ctx, struct ant_msg *st)
+ * providers. fwd holds two. */
+static size_t collect_forwarded(pg_fd_ctx_t *ctx, pg_kv_t *fwd)
 {
     static const char *const names[] = {"anthropic-version",
                                         "anthropic-beta"};
-    st->nfwd = 0;
+    size_t n = 0;
     for (size_t i = 0; i < 2; i++) {
         pg_str_t v = pg_http_req_header(ctx->req, pg_str_c(names[i]));
         if (v.p != NULL && v.n > 0)
-            st->fwd[st->nfwd++] = (pg_kv_t){pg_str_c(names[i]), v};
+            fwd[n++] = (pg_kv_t){pg_str_c(names[i]), v};
     }
+    return n;
+}
+
+/* What an endpoint hears from its provider call. */
+struct ant_call_cbs {
+    int (*on_raw)(void *ud, pg_str_t event, pg_str_t data);
+    int (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
+    int (*on_event)(void *ud, const pg_event_t *ev);
+    void (*on_done)(void *ud, const pg_provider_error_t *err);
+};
+
+/* The part of a provider call both endpoints fill alike: the routed
+ * provider, its failover chain, the forwarded client headers, the raw
+ * body (when raw.p is set) and the callbacks. */
+static void call_init(struct pg_provider_call *c, pg_fd_ctx_t *ctx,
+                      const pg_request_t *q, const pg_route_t *rt,
+                      const int *chain, size_t nchain, const pg_kv_t *fwd,
+                      size_t nfwd, pg_raw_kind_t kind, pg_str_t raw,
+                      const struct ant_call_cbs *cbs, void *ud)
+{
+    *c = (struct pg_provider_call){
+        .raw_kind = raw.p != NULL ? kind : PG_RAW_NONE,
+        .raw_body = raw,
+        .on_raw = cbs->on_raw,
+        .on_attempt = cbs->on_attempt,
+        .on_event = cbs->on_event,
+        .on_done = cbs->on_done,
+        .ud = ud,
+        .request = q,
+        .loop = ctx->loop,
+        .arena = &ctx->req->arena,
+        .provider = &ctx->cfg->providers[rt->provider],
+        .upstream = ctx->upstream,
+        .cfg = ctx->cfg,
+        .chain = chain,
+        .nchain = nchain,
+        .client_headers = nfwd ? fwd : NULL,
+        .nclient_headers = nfwd,
+    };
+    ctx->served_model = rt->model;
+    ctx->provider = c->provider->pub.name;
+    ctx->stream = q->stream;
+    ctx->upstream_start_ns = pg_now_ns();
+}
+
+/* Starts c. false (and the upstream time closed) when no provider of the
+ * chain could start; the caller answers. */
+static bool call_run(pg_fd_ctx_t *ctx, struct pg_provider_call *c,
+                     pg_fd_stream_t *out, int *rc)
+{
+    out->waiting = true;
+    *rc = pg_call_start(c);
+    if (*rc != PG_PENDING) {
+        ctx->upstream_end_ns = pg_now_ns();
+        pg_fd_note_upstream_wait(ctx, &out->waiting);
+        return false;
+    }
+    pg_fd_stream_watch_abort(out);
+    return true;
 }
 
 static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
@@ -424,13 +557,11 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
     memcpy(st->id, "msg_", 4);
     pg_random_alnum(st->id + 4, 24);
     st->id[28] = '\0';
-    ctx->served_model = rt->model;
-    ctx->provider = pv->pub.name;
-    ctx->stream = st->stream;
     pg_canon_response_init(&st->acc, &ctx->req->arena);
     pg_anthropic_stream_enc_init(&st->enc, &ctx->req->arena,
                                  pg_str_c(st->id), rt->model, ANT_MAX_OUT);
-    pg_buf_init(&st->sse, ANT_MAX_OUT);
+    pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR(ANT_PING),
+                      ANT_MAX_OUT);
     if (pg_arena_on_free(&ctx->req->arena, ant_cleanup, st) != PG_OK) {
         ant_cleanup(st);
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
@@ -443,29 +574,13 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
         return;
     }
-    collect_forwarded(ctx, st);
-    st->call = (struct pg_provider_call){
-        .request = &st->req,
-        .loop = ctx->loop,
-        .arena = &ctx->req->arena,
-        .provider = pv,
-        .upstream = ctx->upstream,
-        .cfg = ctx->cfg,
-        .chain = chain,
-        .nchain = nchain,
-        .on_attempt = on_attempt,
-        .client_headers = st->nfwd ? st->fwd : NULL,
-        .nclient_headers = st->nfwd,
-        .on_event = on_event,
-        .on_done = on_done,
-        .ud = st,
-    };
-    ctx->upstream_start_ns = pg_now_ns();
-    st->waiting = true;
-    int rc = pg_call_start(&st->call);
-    if (rc != PG_PENDING) {
-        ctx->upstream_end_ns = pg_now_ns();
-        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+    st->nfwd = collect_forwarded(ctx, st->fwd);
+    static const struct ant_call_cbs cbs = {on_raw, on_attempt, on_event,
+                                            on_done};
+    call_init(&st->call, ctx, &st->req, rt, chain, nchain, st->fwd,
+              st->nfwd, PG_RAW_ANTHROPIC_MESSAGES, st->raw_body, &cbs, st);
+    int rc;
+    if (!call_run(ctx, &st->call, &st->out, &rc)) {
         pg_str_t msg = pg_arena_printf(&ctx->req->arena,
                                        "The provider %.*s could not start "
                                        "the request: %s.",
@@ -473,36 +588,35 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
                                        pg_strerror(rc));
         respond_error(ctx, 502, T_API,
                       msg.p ? msg : PG_STR("provider error"));
-        return;
     }
-    pg_http_req_on_abort(ctx->req, on_abort, st);
 }
 
-/* A body without "model" gets the app's default_model as if the client
- * had sent it (the decoder requires one, as Anthropic does): a node in the
- * request arena, linked first into the arena-built tree. false: OOM. */
-static bool add_default_model(pg_fd_ctx_t *ctx, cJSON *root)
+/* Passthrough: a Messages request routed to an anthropic-type provider
+ * goes out as the client's bytes. Only what routing needs is checked
+ * (a JSON object with messages, max_tokens, a boolean stream, a string
+ * model or the app's default); everything else — document blocks,
+ * cache_control anywhere, block types this gateway has never heard of —
+ * is the upstream's to judge. Returns false when the request must take
+ * the decode path (which produces the precise 400s). */
+static bool try_passthrough(pg_fd_ctx_t *ctx, struct ant_msg *st,
+                            cJSON *root)
 {
-    if (ctx->app == NULL || ctx->app->default_model.n == 0 ||
-        cJSON_GetObjectItemCaseSensitive(root, "model") != NULL)
-        return true;
-    pg_arena_t *a = &ctx->req->arena;
-    cJSON *node = pg_arena_calloc(a, 1, sizeof(*node));
-    pg_str_t v = pg_arena_strdup(a, ctx->app->default_model);
-    pg_str_t k = pg_arena_strdup(a, PG_STR("model"));
-    if (node == NULL || v.p == NULL || k.p == NULL)
+    pg_str_t model;
+    pg_route_t rt;
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")) ||
+        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens")) ||
+        (js != NULL && !cJSON_IsBool(js)) ||
+        !pg_fd_raw_route(ctx, root, PG_RAW_ANTHROPIC_MESSAGES, &model, &rt))
         return false;
-    node->type = cJSON_String;
-    node->valuestring = (char *)v.p;
-    node->string = (char *)k.p;
-    node->next = root->child;
-    if (root->child != NULL) {
-        node->prev = root->child->prev; /* cJSON: head->prev is the tail */
-        root->child->prev = node;
-    } else {
-        node->prev = node;
-    }
-    root->child = node;
+    if (pg_fd_raw_body(ctx, root, rt.model, PG_STR_NULL, &st->raw_body) !=
+        PG_OK)
+        return false;
+    st->req.stream = cJSON_IsTrue(js);
+    st->req.model = model;
+    st->root = root;
+    ctx->model = model;
+    msg_start(ctx, st, &rt);
     return true;
 }
 
@@ -514,7 +628,7 @@ static void messages(pg_fd_ctx_t *ctx)
         return;
     }
     cJSON *root = parse_body(ctx);
-    if (root == NULL)
+    if (root == NULL || try_passthrough(ctx, st, root))
         return;
     if (!add_default_model(ctx, root)) {
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
@@ -547,6 +661,21 @@ static void messages(pg_fd_ctx_t *ctx)
 }
 
 /* ---- count_tokens ------------------------------------------------------------ */
+
+/* One count_tokens request forwarded to the anthropic-type providers of
+ * the model's chain. */
+struct ant_count {
+    pg_fd_ctx_t *ctx;
+    struct pg_provider_call call;
+    pg_request_t req;          /* empty: the body goes raw, never a stream */
+    pg_fd_stream_t out;        /* only its upstream-wait and relay parts */
+    pg_kv_t fwd[2];
+    size_t nfwd;
+    const cJSON *root;         /* for the estimate after a failure */
+    pg_str_t model;
+    bool fallback;             /* the chain has other types: estimate */
+    bool answered;
+};
 
 /* Keys whose string values are structure, not text the model reads. */
 static bool structural_key(const char *k)
@@ -583,33 +712,12 @@ static size_t text_chars(const cJSON *j, int depth)
     return n;
 }
 
-/* A local estimate: about four characters a token, rounded up, over the
- * text of system, messages and tools. Forwarding to an anthropic-type
- * provider's count_tokens is not done in this version; the log line says
- * the count is an estimate. */
-static void count_tokens(pg_fd_ctx_t *ctx)
+/* The local estimate: about four characters a token, rounded up, over the
+ * text of system, messages and tools; the log line says it is one. */
+static void count_estimate(pg_fd_ctx_t *ctx, const cJSON *root,
+                           pg_str_t model)
 {
-    cJSON *root = parse_body(ctx);
-    if (root == NULL)
-        return;
-    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-    if (jm != NULL && !cJSON_IsString(jm)) {
-        respond_error(ctx, 400, T_INVALID,
-                      PG_STR("model: Input should be a valid string"));
-        return;
-    }
-    if (!cJSON_IsArray(msgs)) {
-        respond_error(ctx, 400, T_INVALID,
-                      msgs == NULL
-                          ? PG_STR("messages: Field required")
-                          : PG_STR("messages: Input should be a valid list"));
-        return;
-    }
-    pg_str_t model = cJSON_IsString(jm) ? pg_json_str(jm) : PG_STR_NULL;
-    pg_route_t rt;
-    if (!route_model(ctx, &model, &rt))
-        return;
     size_t chars = text_chars(msgs, 0) +
                    text_chars(cJSON_GetObjectItemCaseSensitive(root, "system"),
                               0) +
@@ -634,6 +742,147 @@ static void count_tokens(pg_fd_ctx_t *ctx)
     }
     (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
                           body);
+}
+
+static int count_on_raw(void *ud, pg_str_t event, pg_str_t data)
+{
+    struct ant_count *st = ud;
+    (void)event;
+    pg_str_t body;
+    cJSON *j = pg_fd_raw_whole(&st->out, data, &body);
+    if (body.p == NULL)
+        return PG_ENOMEM;
+    st->answered = true;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "input_tokens");
+    if (!cJSON_IsNumber(n)) {
+        respond_error(st->ctx, 502, T_API,
+                      PG_STR("The provider sent a malformed count_tokens "
+                             "response."));
+        return PG_OK;
+    }
+    st->ctx->input_tokens = (int64_t)n->valuedouble;
+    return pg_fd_raw_respond(&st->out, body);
+}
+
+/* A raw call has no events; the slot is required. */
+static int count_on_event(void *ud, const pg_event_t *ev)
+{
+    (void)ud;
+    (void)ev;
+    return PG_ECANCELED;
+}
+
+static void count_on_done(void *ud, const pg_provider_error_t *err)
+{
+    struct ant_count *st = ud;
+    pg_fd_ctx_t *ctx = st->ctx;
+    ctx->upstream_end_ns = pg_now_ns();
+    pg_fd_note_upstream_wait(ctx, &st->out.waiting);
+    if (st->answered)
+        return;
+    if (err != NULL && err->retryable && st->fallback) {
+        /* The Messages request would fail over to a provider whose count
+         * is the estimate anyway. */
+        count_estimate(ctx, st->root, st->model);
+        return;
+    }
+    if (err != NULL) {
+        respond_provider_error(ctx, &st->call, err);
+        return;
+    }
+    respond_error(ctx, 502, T_API,
+                  PG_STR("The provider ended without an answer."));
+}
+
+static int count_on_attempt(void *ud, const pg_cfg_provider_t *p)
+{
+    struct ant_count *st = ud;
+    st->ctx->provider = p->pub.name;
+    return PG_OK;
+}
+
+/* Forwards the client's body (model rewritten as routing says) to the
+ * anthropic-type providers of the model's chain, in order, with their
+ * retries and failover; their answer is relayed as it is, their errors
+ * in Anthropic's shape. When they all fail with a retryable error and the
+ * chain also holds other provider types — where the Messages request
+ * would go next — the answer is the local estimate. Returns false when
+ * the routed provider is not anthropic-type (the caller estimates). */
+static bool count_forward(pg_fd_ctx_t *ctx, cJSON *root, pg_str_t model,
+                          const pg_route_t *rt)
+{
+    const pg_raw_kind_t kind = PG_RAW_ANTHROPIC_COUNT_TOKENS;
+    if (!pg_http_provider_takes_raw(ctx->cfg->providers[rt->provider].vt,
+                                    kind))
+        return false;
+    pg_arena_t *a = &ctx->req->arena;
+    struct ant_count *st = pg_arena_calloc(a, 1, sizeof(*st));
+    const int *chain = NULL;
+    size_t nchain = 0, n = 0;
+    int *own = NULL;
+    pg_str_t body;
+    if (st == NULL ||
+        pg_route_chain(ctx->cfg, rt->provider, a, &chain, &nchain) != PG_OK ||
+        (own = pg_arena_calloc(a, nchain, sizeof(*own))) == NULL ||
+        pg_fd_raw_body(ctx, root, rt->model, PG_STR_NULL, &body) != PG_OK) {
+        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
+        return true;
+    }
+    for (size_t i = 0; i < nchain; i++) {
+        if (pg_http_provider_takes_raw(ctx->cfg->providers[chain[i]].vt, kind))
+            own[n++] = chain[i];
+    }
+    st->ctx = ctx;
+    st->root = root;
+    st->model = model;
+    st->fallback = n < nchain;
+    st->req.model = rt->model;
+    /* Nothing is framed or pinged: the stream part stays unallocated. */
+    pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR_NULL, 0);
+    st->nfwd = collect_forwarded(ctx, st->fwd);
+    static const struct ant_call_cbs cbs = {count_on_raw, count_on_attempt,
+                                            count_on_event, count_on_done};
+    call_init(&st->call, ctx, &st->req, rt, own, n, st->fwd, st->nfwd, kind,
+              body, &cbs, st);
+    int rc;
+    if (!call_run(ctx, &st->call, &st->out, &rc)) {
+        if (st->fallback) {
+            count_estimate(ctx, root, model);
+            return true;
+        }
+        respond_error(ctx, 502, T_API,
+                      PG_STR("The provider could not start the request."));
+    }
+    return true;
+}
+
+/* POST /v1/messages/count_tokens: the routed provider's own count when it
+ * is anthropic-type (see count_forward), else a local estimate. */
+static void count_tokens(pg_fd_ctx_t *ctx)
+{
+    cJSON *root = parse_body(ctx);
+    if (root == NULL)
+        return;
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (jm != NULL && !cJSON_IsString(jm)) {
+        respond_error(ctx, 400, T_INVALID,
+                      PG_STR("model: Input should be a valid string"));
+        return;
+    }
+    if (!cJSON_IsArray(msgs)) {
+        respond_error(ctx, 400, T_INVALID,
+                      msgs == NULL
+                          ? PG_STR("messages: Field required")
+                          : PG_STR("messages: Input should be a valid list"));
+        return;
+    }
+    pg_str_t model = cJSON_IsString(jm) ? pg_json_str(jm) : PG_STR_NULL;
+    pg_route_t rt;
+    if (!route_model(ctx, &model, &rt))
+        return;
+    if (!count_forward(ctx, root, model, &rt))
+        count_estimate(ctx, root, model);
 }
 
 /* ---- models ---------------------------------------------------------------- */

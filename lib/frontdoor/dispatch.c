@@ -121,7 +121,7 @@ static void on_complete(void *ud, pg_http_req_t *req)
         uint64_t end = ctx->upstream_end_ns ? ctx->upstream_end_ns : now;
         upstream_us = ns_to_us(end - ctx->upstream_start_ns);
     }
-    pg_log_field_t f[16];
+    pg_log_field_t f[18];
     size_t n = 0;
     f[n++] = PG_LF_S("request_id", pg_str_c(req->request_id));
     f[n++] = PG_LF_S("method", req->method);
@@ -140,6 +140,8 @@ static void on_complete(void *ud, pg_http_req_t *req)
             f[n++] = PG_LF_US_AS_MS("upstream_ms", upstream_us);
             f[n++] = PG_LF_I("input_tokens", ctx->input_tokens);
             f[n++] = PG_LF_I("output_tokens", ctx->output_tokens);
+            if (ctx->response_id.n)
+                f[n++] = PG_LF_S("response_id", ctx->response_id);
         }
         if (ctx->error.n)
             f[n++] = PG_LF_S("error", ctx->error);

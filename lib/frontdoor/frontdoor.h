@@ -39,6 +39,7 @@ typedef struct pg_fd_ctx {
     uint64_t upstream_end_ns;
     int64_t input_tokens;
     int64_t output_tokens;
+    pg_str_t response_id;      /* the upstream's message / completion id */
     pg_str_t error;            /* short error text for the log */
 } pg_fd_ctx_t;
 

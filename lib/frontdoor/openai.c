@@ -20,10 +20,10 @@
 #include "canon/response.h"
 #include "codec/openai_chat.h"
 #include "frontdoor/frontdoor.h"
+#include "frontdoor/passthrough.h"
 #include "frontdoor/stream_common.h"
 #include "http/sse.h"
 #include "provider/call.h"
-#include "provider/http_provider.h"
 #include "routing/routing.h"
 
 /* Largest encoded chunk or non-stream body we build. */
@@ -40,27 +40,27 @@ struct oai_chat {
     char id[48];               /* "chatcmpl-..." */
     int64_t created;
     bool stream;
-    bool started;              /* stream head sent */
     bool broken;               /* provider broke the event order */
     pg_canon_response_t acc;   /* non-stream */
     pg_openai_stream_enc_t enc;/* stream */
-    pg_buf_t sse;              /* owned: framed SSE for one event */
-    pg_fd_keepalive_t *ping;    /* owned: SSE keepalive while upstream is silent */
-    bool waiting;              /* upstream time is still being counted */
-    bool raw;                  /* passthrough: upstream bytes, no decode */
+    pg_fd_stream_t out;        /* the client's stream (owned buffers) */
+    /* Passthrough: the body to forward; the parsed client body until a
+     * provider of the chain that needs translation decodes it (NULL once
+     * decoded); whether the running provider takes the raw bytes. */
+    pg_str_t raw_body;
+    const cJSON *root;
+    bool raw;
     bool answered;             /* raw non-stream: the body went out */
 };
 
 /* Passthrough (below): the raw answer path. */
-static int on_raw(void *ud, pg_str_t payload);
-static void raw_done(struct oai_chat *st, const pg_provider_error_t *err);
+static int on_raw(void *ud, pg_str_t event, pg_str_t data);
 
 static void oai_cleanup(void *ud)
 {
     struct oai_chat *st = ud;
     pg_openai_stream_enc_destroy(&st->enc);
-    pg_buf_free(&st->sse);
-    pg_fd_keepalive_close(&st->ping);
+    pg_fd_stream_destroy(&st->out);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
@@ -90,57 +90,14 @@ static void respond_provider_error(pg_fd_ctx_t *ctx,
 static int on_chunk(void *ud, pg_str_t payload)
 {
     struct oai_chat *st = ud;
-    return pg_sse_append_event(&st->sse, PG_STR_NULL, payload);
-}
-
-/* Sends what is framed in st->sse. The server copies the bytes into its
- * queue, so the buffer is reused for the next event. */
-static int flush_sse(struct oai_chat *st)
-{
-    if (st->sse.n == 0)
-        return PG_OK;
-    int rc = pg_http_stream_write(st->ctx->req, pg_buf_str(&st->sse));
-    pg_buf_reset(&st->sse);
-    /* PG_ETOOBIG: a slow client; the data is queued, and the provider is
-     * asked to pause (PG_PENDING from emit) until the queue drains. */
-    if (rc == PG_ETOOBIG)
-        rc = PG_PENDING;
-    return rc;
-}
-
-static void on_client_drained(void *ud)
-{
-    struct oai_chat *st = ud;
-    pg_call_resume(&st->call);
-}
-
-static void ping_rearm(struct oai_chat *st)
-{
-    pg_fd_keepalive_arm(&st->ping, st->ctx, PG_STR(": ping\n\n"));
-}
-
-static int stream_begin(struct oai_chat *st)
-{
-    pg_http_header_t extra[17] = {
-        {PG_STR("Cache-Control"), PG_STR("no-cache")},
-    };
-    size_t n = 1 + pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra + 1,
-                                 16);
-    st->started = true;
-    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
-    pg_http_req_on_drain(st->ctx->req, on_client_drained, st);
-    int rc = pg_http_stream_start(st->ctx->req, 200,
-                                  PG_STR("text/event-stream"), extra, n);
-    if (rc == PG_OK)
-        ping_rearm(st);
-    return rc;
+    return pg_sse_append_event(&st->out.sse, PG_STR_NULL, payload);
 }
 
 /* Writes an error payload into a started stream (no [DONE] follows). */
 static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
 {
     pg_event_t ev = {.kind = PG_EV_ERROR, .error_type = type, .text = msg};
-    (void)flush_sse(st); /* what was gathered before the failure goes first */
+    (void)pg_fd_stream_flush(&st->out); /* what was gathered before the failure goes first */
     if (pg_openai_stream_enc_feed(&st->enc, &ev, on_chunk, st) != PG_OK) {
         /* The encoder already ended: frame the error body ourselves. */
         pg_buf_t b;
@@ -150,14 +107,14 @@ static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
             (void)on_chunk(st, pg_buf_str(&b));
         pg_buf_free(&b);
     }
-    (void)flush_sse(st);
+    (void)pg_fd_stream_flush(&st->out);
     pg_fd_set_error(st->ctx, msg);
 }
 
 static int stream_event(struct oai_chat *st, const pg_event_t *ev)
 {
     int rc;
-    if (!st->started) {
+    if (!st->out.started) {
         if (ev->kind == PG_EV_ERROR) {
             /* Nothing sent yet: the client gets a plain error answer. */
             st->broken = true;
@@ -167,7 +124,7 @@ static int stream_event(struct oai_chat *st, const pg_event_t *ev)
                           PG_STR_NULL, PG_STR_NULL);
             return PG_OK;
         }
-        if ((rc = stream_begin(st)) != PG_OK)
+        if ((rc = pg_fd_stream_begin(&st->out)) != PG_OK)
             return rc;
     }
     if (ev->kind == PG_EV_MESSAGE_START && ev->model.n > 0) {
@@ -176,7 +133,7 @@ static int stream_event(struct oai_chat *st, const pg_event_t *ev)
         if (m.p != NULL)
             st->enc.model = m;
     }
-    ping_rearm(st);
+    pg_fd_stream_rearm(&st->out);
     rc = pg_openai_stream_enc_feed(&st->enc, ev, on_chunk, st);
     if (rc == PG_EPARSE) {
         st->broken = true;
@@ -189,16 +146,16 @@ static int stream_event(struct oai_chat *st, const pg_event_t *ev)
         stream_fail(st, PG_STR("server_error"), pg_str_c(pg_strerror(rc)));
         return PG_OK;
     }
-    return flush_sse(st);
+    return pg_fd_stream_flush(&st->out);
 }
 
 static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
     pg_http_req_t *req = st->ctx->req;
-    if (!st->started) {
+    if (!st->out.started) {
         if (st->broken)
             return; /* already answered with an error */
-        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
         if (err != NULL) {
             respond_provider_error(st->ctx, err);
             return;
@@ -211,15 +168,16 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
     if (err != NULL && !st->broken) {
         stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
                     err->message);
-    } else if (!st->broken && st->enc.state != PG_OAI_STREAM_DONE &&
+    } else if (st->raw || st->broken) {
+        /* Passthrough relayed the upstream's own end ([DONE]). */
+    } else if (st->enc.state != PG_OAI_STREAM_DONE &&
                st->enc.state != PG_OAI_STREAM_FAILED) {
         stream_fail(st, PG_STR("server_error"),
                     PG_STR("The provider ended the stream early."));
-    } else if (st->enc.state == PG_OAI_STREAM_DONE && !st->broken) {
+    } else if (st->enc.state == PG_OAI_STREAM_DONE) {
         (void)pg_http_stream_write(req, PG_STR("data: [DONE]\n\n"));
     }
-    pg_fd_keepalive_stop(st->ping);
-    (void)pg_http_stream_end(req);
+    pg_fd_stream_end(&st->out);
 }
 
 /* ---- non-stream ------------------------------------------------------------ */
@@ -228,9 +186,16 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
     pg_fd_ctx_t *ctx = st->ctx;
     pg_canon_response_t *acc = &st->acc;
-    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+    pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
+    if (st->raw && st->answered)
+        return; /* passthrough relayed the body */
     if (err != NULL) {
         respond_provider_error(ctx, err);
+        return;
+    }
+    if (st->raw) {
+        respond_error(ctx, 502, PG_STR("The provider ended without an answer."),
+                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
     if (acc->failed) {
@@ -268,19 +233,10 @@ static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
 
 /* ---- the call ----------------------------------------------------------------- */
 
-static void note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev)
-{
-    if (ev->usage.input_tokens)
-        ctx->input_tokens = ev->usage.input_tokens;
-    if (ev->usage.output_tokens)
-        ctx->output_tokens = ev->usage.output_tokens;
-}
-
 static int on_event(void *ud, const pg_event_t *ev)
 {
     struct oai_chat *st = ud;
-    if (ev->kind == PG_EV_MESSAGE_START || ev->kind == PG_EV_USAGE)
-        note_usage(st->ctx, ev);
+    pg_fd_note_usage(st->ctx, ev);
     if (st->broken)
         return PG_OK; /* already answered; let the provider finish */
     if (st->stream)
@@ -295,20 +251,10 @@ static void on_done(void *ud, const pg_provider_error_t *err)
 {
     struct oai_chat *st = ud;
     st->ctx->upstream_end_ns = pg_now_ns();
-    if (st->raw)
-        raw_done(st, err);
-    else if (st->stream)
+    if (st->stream)
         stream_done(st, err);
     else
         whole_done(st, err);
-}
-
-static void on_abort(void *ud)
-{
-    struct oai_chat *st = ud;
-    st->ctx->upstream_end_ns = pg_now_ns();
-    pg_fd_set_error(st->ctx, PG_STR("client closed the connection"));
-    pg_call_cancel(&st->call);
 }
 
 /* Applies default_model, routes, and checks what the mock-era gateway
@@ -380,12 +326,35 @@ static bool chat_decode(pg_fd_ctx_t *ctx, const cJSON *root, pg_request_t *q)
     return false;
 }
 
+/* A provider of the failover chain that needs translation while the
+ * request went passthrough so far: the client's body is decoded now (as
+ * the translation path would have done up front). A body it cannot take
+ * skips that provider. */
+static int decode_late(struct oai_chat *st)
+{
+    pg_request_t q;
+    pg_openai_decode_err_t err;
+    if (st->root == NULL)
+        return PG_OK; /* decoded already */
+    int rc = pg_openai_chat_decode(&st->ctx->req->arena, st->root, &q, &err);
+    if (rc != PG_OK)
+        return rc;
+    if ((q.set & PG_SET_N) && q.n > 1)
+        return PG_EUNSUPPORTED;
+    q.model = st->req.model; /* the routed model */
+    st->req = q;
+    st->root = NULL;
+    return PG_OK;
+}
+
 /* Each provider of the failover chain that starts: the log names the one
- * that answered. */
-static void on_attempt(void *ud, const pg_cfg_provider_t *p)
+ * that answered; it takes the client's bytes or a translation. */
+static int on_attempt(void *ud, const pg_cfg_provider_t *p)
 {
     struct oai_chat *st = ud;
     st->ctx->provider = p->pub.name;
+    st->raw = st->call.raw;
+    return st->raw ? PG_OK : decode_late(st);
 }
 
 static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
@@ -405,7 +374,8 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
     pg_openai_stream_enc_init(&st->enc, &ctx->req->arena, pg_str_c(st->id),
                               st->created, rt->model, st->req.include_usage,
                               OAI_MAX_OUT);
-    pg_buf_init(&st->sse, OAI_MAX_OUT);
+    pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR(": ping\n\n"),
+                      OAI_MAX_OUT);
     if (pg_arena_on_free(&ctx->req->arena, oai_cleanup, st) != PG_OK) {
         oai_cleanup(st);
         respond_error(ctx, 500, PG_STR("out of memory"),
@@ -420,10 +390,10 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
-    pg_str_t raw = st->call.raw_body;
     st->call = (struct pg_provider_call){
-        .raw_body = raw,
-        .on_raw = st->raw ? on_raw : NULL,
+        .raw_kind = st->raw_body.p ? PG_RAW_OPENAI_CHAT : PG_RAW_NONE,
+        .raw_body = st->raw_body,
+        .on_raw = on_raw,
         .request = &st->req,
         .loop = ctx->loop,
         .arena = &ctx->req->arena,
@@ -438,11 +408,11 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
         .ud = st,
     };
     ctx->upstream_start_ns = pg_now_ns();
-    st->waiting = true;
+    st->out.waiting = true;
     int rc = pg_call_start(&st->call);
     if (rc != PG_PENDING) {
         ctx->upstream_end_ns = pg_now_ns();
-        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
+        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
         pg_str_t msg = pg_arena_printf(&ctx->req->arena,
                                        "The provider %.*s could not start "
                                        "the request: %s.",
@@ -452,12 +422,12 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
-    pg_http_req_on_abort(ctx->req, on_abort, st);
+    pg_fd_stream_watch_abort(&st->out);
 }
 
 /* ---- passthrough ------------------------------------------------------------- */
 
-/* The usage object of a chunk or body, for the access log. */
+/* The usage object and id of a chunk or body, for the access log. */
 static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *root)
 {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
@@ -467,19 +437,19 @@ static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *root)
         ctx->input_tokens = (int64_t)in->valuedouble;
     if (cJSON_IsNumber(out))
         ctx->output_tokens = (int64_t)out->valuedouble;
+    ctx->response_id = pg_json_get_str(root, "id");
 }
 
 /* One payload of a passthrough stream. The bytes go to the client as the
  * upstream sent them; only the usage chunk the gateway asked for on its
  * own (to log usage) is held back when the client did not ask for it. */
-static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
+static int raw_stream_payload(struct oai_chat *st, pg_str_t event,
+                              pg_str_t payload)
 {
     pg_fd_ctx_t *ctx = st->ctx;
-    int rc;
-    if (payload.p == NULL)
-        return st->started ? flush_sse(st) : PG_OK; /* end of a batch */
     /* Only the last chunks carry usage: look before parsing anything. */
-    if (memmem(payload.p, payload.n, "\"usage\":{", 9) != NULL) {
+    if (payload.p != NULL &&
+        memmem(payload.p, payload.n, "\"usage\":{", 9) != NULL) {
         cJSON *j = pg_json_parse_arena(&ctx->req->arena, payload, NULL);
         if (j != NULL) {
             note_raw_usage(ctx, j);
@@ -489,29 +459,20 @@ static int raw_stream_payload(struct oai_chat *st, pg_str_t payload)
                 return PG_OK;
         }
     }
-    if (!st->started && (rc = stream_begin(st)) != PG_OK)
-        return rc;
-    ping_rearm(st);
-    /* Gathered until the batch ends: the payloads of one upstream read go
-     * out in one write. A client still behind on what it was sent pauses
-     * the upstream (on_drain resumes it). */
-    if ((rc = pg_sse_append_event(&st->sse, PG_STR_NULL, payload)) != PG_OK)
-        return rc;
-    return pg_http_queue_full(ctx->req) ? PG_PENDING : PG_OK;
+    return pg_fd_raw_stream_event(&st->out, event, payload);
 }
 
-static int on_raw(void *ud, pg_str_t payload)
+static int on_raw(void *ud, pg_str_t event, pg_str_t data)
 {
     struct oai_chat *st = ud;
     pg_fd_ctx_t *ctx = st->ctx;
     if (st->stream)
-        return raw_stream_payload(st, payload);
+        return raw_stream_payload(st, event, data);
     /* A whole body: relayed as it is, after a look at its usage. */
-    pg_str_t body = pg_arena_strdup(&ctx->req->arena, payload);
+    pg_str_t body;
+    cJSON *j = pg_fd_raw_whole(&st->out, data, &body);
     if (body.p == NULL)
         return PG_ENOMEM;
-    cJSON *j = pg_json_parse_arena(&ctx->req->arena, body, NULL);
-    pg_fd_note_upstream_wait(st->ctx, &st->waiting);
     st->answered = true;
     if (j == NULL || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
         /* A 200 that is not a chat.completion (malformed, or an error
@@ -527,150 +488,39 @@ static int on_raw(void *ud, pg_str_t payload)
         return PG_OK;
     }
     note_raw_usage(ctx, j);
-    pg_http_header_t extra[16];
-    size_t n = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
-    return pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra, n,
-                           body);
+    return pg_fd_raw_respond(&st->out, body);
 }
 
-static void raw_done(struct oai_chat *st, const pg_provider_error_t *err)
-{
-    pg_http_req_t *req = st->ctx->req;
-    if (!st->stream || !st->started) {
-        pg_fd_note_upstream_wait(st->ctx, &st->waiting);
-        if (st->answered)
-            return;
-        if (err != NULL)
-            respond_provider_error(st->ctx, err);
-        else
-            respond_error(st->ctx, 502,
-                          PG_STR("The provider ended without an answer."),
-                          PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    if (err != NULL)
-        stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
-                    err->message);
-    pg_fd_keepalive_stop(st->ping);
-    (void)pg_http_stream_end(req);
-}
-
-/* Adds "key":value, after the opening brace of the body in b. */
-static int insert_member(pg_buf_t *b, size_t brace, pg_str_t member)
-{
-    if (pg_buf_reserve(b, member.n + 1) != PG_OK)
-        return PG_ENOMEM;
-    memmove(b->p + brace + 1 + member.n + 1, b->p + brace + 1,
-            b->n - brace - 1);
-    memcpy(b->p + brace + 1, member.p, member.n);
-    b->p[brace + 1 + member.n] = ',';
-    b->n += member.n + 1;
-    b->p[b->n] = '\0';
-    return PG_OK;
-}
-
-/* Builds the body to forward: the client's bytes with the model replaced
- * (or added, from default_model) and, for a stream, usage requested.
- * Returns false when this body needs the full decode instead (its
- * stream_options say no usage: rewriting them is not worth a special
+/* Passthrough: an OpenAI request routed to an OpenAI-type provider goes
+ * out as the client's bytes (only the model rewritten, and usage asked
+ * for on a stream), and the answer comes back byte for byte. Returns
+ * false when the request must take the decode path (which also produces
+ * the precise 400s): not routed to such a provider, or a stream whose
+ * stream_options say no usage (rewriting them is not worth a special
  * case). */
-static bool raw_body(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
-                     bool stream, pg_str_t *out)
-{
-    pg_str_t in = ctx->req->body;
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    bool want_usage = stream && so == NULL;
-    if (stream && so != NULL &&
-        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")))
-        return false;
-    size_t a = 0, z = 0;
-    int span = pg_json_member_span(in, "model", &a, &z);
-    if (span == PG_EPARSE)
-        return false;
-    pg_buf_t b;
-    pg_buf_init(&b, OAI_MAX_OUT);
-    pg_buf_t m;
-    pg_buf_init(&m, OAI_MAX_OUT);
-    int rc = pg_json_append_string(&m, model);
-    if (rc == PG_OK && span == PG_OK) {
-        /* Only the model's value changes; every other byte is the
-         * client's. */
-        rc = pg_buf_append(&b, in.p, a);
-        if (rc == PG_OK)
-            rc = pg_buf_append_str(&b, pg_buf_str(&m));
-        if (rc == PG_OK)
-            rc = pg_buf_append(&b, in.p + z, in.n - z);
-    } else if (rc == PG_OK) {
-        rc = pg_buf_append_str(&b, in);
-    }
-    size_t brace = 0;
-    while (brace < b.n && b.p[brace] != '{')
-        brace++;
-    if (rc == PG_OK && span == PG_ENOENT) {
-        pg_buf_t member;
-        pg_buf_init(&member, OAI_MAX_OUT);
-        rc = pg_buf_append_cstr(&member, "\"model\":");
-        if (rc == PG_OK)
-            rc = pg_buf_append_str(&member, pg_buf_str(&m));
-        if (rc == PG_OK)
-            rc = insert_member(&b, brace, pg_buf_str(&member));
-        pg_buf_free(&member);
-    }
-    if (rc == PG_OK && want_usage)
-        rc = insert_member(&b, brace,
-                           PG_STR("\"stream_options\":{\"include_usage\":true}"));
-    /* An empty object gets a trailing comma from insert_member: "{x,}". */
-    if (rc == PG_OK && cJSON_GetArraySize(root) == 0 &&
-        (span == PG_ENOENT || want_usage)) {
-        rc = PG_EPARSE; /* no messages at all: let the decoder say so */
-    }
-    *out = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b))
-                       : PG_STR_NULL;
-    pg_buf_free(&b);
-    pg_buf_free(&m);
-    return out->p != NULL;
-}
-
-/* Passthrough: an OpenAI request whose whole failover chain speaks OpenAI
- * goes out as the client's bytes (only the model rewritten), and the
- * answer comes back byte for byte. Returns false when the request must
- * take the decode path (which also produces the precise 400s). */
 static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
                             const cJSON *root)
 {
-    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
-    pg_str_t model = cJSON_IsString(jm) ? pg_json_str(jm) : PG_STR_NULL;
-    if (jm != NULL && !cJSON_IsString(jm))
-        return false;
-    if (model.n == 0 && ctx->app != NULL)
-        model = ctx->app->default_model;
-    if (model.n == 0 ||
-        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")))
-        return false;
+    pg_str_t model;
     pg_route_t rt;
-    if (pg_route_resolve(ctx->cfg, ctx->app, model, &rt) != PG_OK)
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")) ||
+        !pg_fd_raw_route(ctx, root, PG_RAW_OPENAI_CHAT, &model, &rt))
         return false;
-    const int *chain = NULL;
-    size_t nchain = 0;
-    if (pg_route_chain(ctx->cfg, rt.provider, &ctx->req->arena, &chain,
-                       &nchain) != PG_OK)
-        return false;
-    for (size_t i = 0; i < nchain; i++) {
-        if (!pg_http_provider_passthrough(ctx->cfg->providers[chain[i]].vt))
-            return false;
-    }
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    pg_str_t body;
     st->req.stream = cJSON_IsTrue(js);
     st->req.include_usage =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    if (!raw_body(ctx, root, rt.model, st->req.stream, &body))
+    if (st->req.stream && so != NULL && !st->req.include_usage)
+        return false;
+    pg_str_t extra = st->req.stream && so == NULL
+                         ? PG_STR("\"stream_options\":{\"include_usage\":true}")
+                         : PG_STR_NULL;
+    if (pg_fd_raw_body(ctx, root, rt.model, extra, &st->raw_body) != PG_OK)
         return false;
     st->req.model = model;
+    st->root = root;
     ctx->model = model;
-    st->raw = true;
-    st->call.raw_body = body;
     chat_start(ctx, st, &rt);
     return true;
 }

@@ -1,11 +1,12 @@
-/* stream_common.c: keepalive pings, upstream-wait accounting, header
- * relay and log error text, shared by the OpenAI and Anthropic
- * frontdoors. Loop thread of the request. */
+/* stream_common.c: the client SSE stream, keepalive pings, upstream-wait
+ * accounting, header relay and log error text, shared by the OpenAI and
+ * Anthropic frontdoors. Loop thread of the request. */
 #include "frontdoor/stream_common.h"
 
 #include "base/alloc.h"
 #include "base/list.h"
 #include "base/time.h"
+#include "provider/call.h"
 
 struct pg_fd_keepalive {
     uv_timer_t timer;
@@ -73,7 +74,98 @@ size_t pg_fd_relay_headers(const pg_kv_t *kv, size_t n, pg_http_header_t *out,
     return k;
 }
 
+void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev)
+{
+    if (ev->kind != PG_EV_MESSAGE_START && ev->kind != PG_EV_USAGE)
+        return;
+    if (ev->usage.input_tokens)
+        ctx->input_tokens = ev->usage.input_tokens;
+    if (ev->usage.output_tokens)
+        ctx->output_tokens = ev->usage.output_tokens;
+    if (ev->kind == PG_EV_MESSAGE_START && ev->id.n > 0)
+        ctx->response_id = pg_arena_strdup(&ctx->req->arena, ev->id);
+}
+
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
 {
     ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
+}
+
+void pg_fd_stream_init(pg_fd_stream_t *s, pg_fd_ctx_t *ctx,
+                       struct pg_provider_call *call, pg_str_t ping,
+                       size_t max)
+{
+    s->ctx = ctx;
+    s->call = call;
+    s->ping = ping;
+    pg_buf_init(&s->sse, max);
+    s->ka = NULL;
+    s->started = false;
+    s->waiting = false;
+}
+
+void pg_fd_stream_destroy(pg_fd_stream_t *s)
+{
+    pg_buf_free(&s->sse);
+    pg_fd_keepalive_close(&s->ka);
+}
+
+static void on_client_drained(void *ud)
+{
+    pg_fd_stream_t *s = ud;
+    pg_call_resume(s->call);
+}
+
+void pg_fd_stream_rearm(pg_fd_stream_t *s)
+{
+    pg_fd_keepalive_arm(&s->ka, s->ctx, s->ping);
+}
+
+int pg_fd_stream_begin(pg_fd_stream_t *s)
+{
+    pg_http_header_t extra[17] = {
+        {PG_STR("Cache-Control"), PG_STR("no-cache")},
+    };
+    size_t n = 1 + pg_fd_relay_headers(s->call->relay, s->call->nrelay,
+                                       extra + 1, 16);
+    s->started = true;
+    pg_fd_note_upstream_wait(s->ctx, &s->waiting);
+    pg_http_req_on_drain(s->ctx->req, on_client_drained, s);
+    int rc = pg_http_stream_start(s->ctx->req, 200,
+                                  PG_STR("text/event-stream"), extra, n);
+    if (rc == PG_OK)
+        pg_fd_stream_rearm(s);
+    return rc;
+}
+
+int pg_fd_stream_flush(pg_fd_stream_t *s)
+{
+    if (s->sse.n == 0)
+        return PG_OK;
+    /* The server copies the bytes into its queue, so the buffer is reused
+     * for the next events. */
+    int rc = pg_http_stream_write(s->ctx->req, pg_buf_str(&s->sse));
+    pg_buf_reset(&s->sse);
+    /* PG_ETOOBIG: a slow client; the data is queued, and the provider is
+     * asked to pause until the queue drains. */
+    return rc == PG_ETOOBIG ? PG_PENDING : rc;
+}
+
+void pg_fd_stream_end(pg_fd_stream_t *s)
+{
+    pg_fd_keepalive_stop(s->ka);
+    (void)pg_http_stream_end(s->ctx->req);
+}
+
+static void on_client_abort(void *ud)
+{
+    pg_fd_stream_t *s = ud;
+    s->ctx->upstream_end_ns = pg_now_ns();
+    pg_fd_set_error(s->ctx, PG_STR("client closed the connection"));
+    pg_call_cancel(s->call);
+}
+
+void pg_fd_stream_watch_abort(pg_fd_stream_t *s)
+{
+    pg_http_req_on_abort(s->ctx->req, on_client_abort, s);
 }

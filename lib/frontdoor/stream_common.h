@@ -1,13 +1,18 @@
 /* stream_common.h: what every dialect's frontdoor does the same way
- * around a provider call: the SSE keepalive timer, the upstream-wait
- * accounting behind x-polyglot-overhead-us, relaying upstream headers,
- * and the error text for the access log. Loop thread of the request. */
+ * around a provider call: the client's SSE stream (head, batched writes,
+ * pause/resume of the upstream, keepalive), the upstream-wait accounting
+ * behind x-polyglot-overhead-us, relaying upstream headers, and the error
+ * text for the access log. Loop thread of the request. */
 #ifndef PG_FRONTDOOR_STREAM_COMMON_H
 #define PG_FRONTDOOR_STREAM_COMMON_H
 
 #include <stdbool.h>
 
+#include "base/buf.h"
 #include "frontdoor/frontdoor.h"
+#include "polyglot/provider.h"
+
+struct pg_provider_call;
 
 /* A keepalive: while the upstream is silent, text is written to the
  * client's stream every server.sse_keepalive. Heap-allocated: its timer
@@ -34,7 +39,45 @@ void pg_fd_note_upstream_wait(pg_fd_ctx_t *ctx, bool *waiting);
 size_t pg_fd_relay_headers(const pg_kv_t *kv, size_t n, pg_http_header_t *out,
                            size_t max);
 
+/* Notes usage (MESSAGE_START, USAGE) and the response id (MESSAGE_START)
+ * of a provider event for the access log. */
+void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev);
+
 /* The short error text of the access log line. */
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg);
+
+/* The client's SSE stream for one provider call, embedded in a
+ * frontdoor's per-request state (request arena). Events are framed into
+ * `sse` and written in one go by pg_fd_stream_flush; a client that reads
+ * slower than the upstream sends pauses the call until its queue drains. */
+typedef struct pg_fd_stream {
+    pg_fd_ctx_t *ctx;
+    struct pg_provider_call *call; /* resumed when the client drained */
+    pg_str_t ping;                 /* keepalive text, a literal */
+    pg_buf_t sse;                  /* owned: framed events not yet written */
+    pg_fd_keepalive_t *ka;         /* owned */
+    bool started;                  /* head sent */
+    bool waiting;                  /* upstream time is still being counted */
+} pg_fd_stream_t;
+
+/* Sets s up (nothing allocated yet); max caps the framed bytes. The owner
+ * calls pg_fd_stream_destroy from its arena cleanup. */
+void pg_fd_stream_init(pg_fd_stream_t *s, pg_fd_ctx_t *ctx,
+                       struct pg_provider_call *call, pg_str_t ping,
+                       size_t max);
+void pg_fd_stream_destroy(pg_fd_stream_t *s);
+/* Sends the head: 200 text/event-stream with Cache-Control: no-cache and
+ * the headers the provider relayed; starts the keepalive. */
+int pg_fd_stream_begin(pg_fd_stream_t *s);
+/* Writes what is framed in s->sse and empties it. PG_PENDING when the
+ * client is behind (the data is queued; the caller pauses the upstream). */
+int pg_fd_stream_flush(pg_fd_stream_t *s);
+/* The upstream spoke: the keepalive waits a full period again. */
+void pg_fd_stream_rearm(pg_fd_stream_t *s);
+/* From now on a client that goes away cancels s->call (and the log says
+ * so). */
+void pg_fd_stream_watch_abort(pg_fd_stream_t *s);
+/* Ends the stream (keepalive stopped, last chunk written). */
+void pg_fd_stream_end(pg_fd_stream_t *s);
 
 #endif

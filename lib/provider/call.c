@@ -9,6 +9,7 @@
 
 #include "base/arena.h"
 #include "base/str.h"
+#include "provider/http_provider.h"
 
 pg_str_t pg_provider_config_option(const pg_provider_config_t *cfg,
                                    const char *key)
@@ -89,14 +90,25 @@ static int start_current(struct pg_provider_call *call)
 {
     const pg_cfg_provider_t *p = call->provider;
     call->provider_data = NULL;
-    if (call->on_attempt != NULL)
-        call->on_attempt(call->ud, p);
+    /* Passthrough per provider: a failover chain may mix dialects, and
+     * only the providers that speak the client's take its bytes. */
+    call->raw = call->raw_kind != PG_RAW_NONE && call->on_raw != NULL &&
+                pg_http_provider_takes_raw(p->vt, call->raw_kind);
+    if (call->on_attempt != NULL) {
+        int rc = call->on_attempt(call->ud, p);
+        if (rc != PG_OK)
+            return rc < 0 ? rc : PG_ESTATE;
+    }
     call->running = true;
     call->in_start = true;
     int rc = p->vt->start(p->instance, call);
     call->in_start = false;
-    if (rc == PG_PENDING)
+    if (rc == PG_PENDING) {
+        /* This provider's failure, if any, speaks from now on (one that
+         * could not even start leaves the previous one's). */
+        call->upstream_status = 0;
         return PG_PENDING;
+    }
     call->running = false;
     /* A provider that returns PG_OK or PG_DECLINED broke the contract (only
      * PENDING or an error are allowed): report it as a state error. */

@@ -15,6 +15,15 @@ struct pg_upstream;
 #include "config/config.h"
 #include "polyglot/provider.h"
 
+/* What a passthrough body is, and so which upstream endpoint takes it. */
+typedef enum pg_raw_kind {
+    PG_RAW_NONE = 0,
+    PG_RAW_OPENAI_CHAT,            /* Chat Completions request */
+    PG_RAW_ANTHROPIC_MESSAGES,     /* Messages request */
+    PG_RAW_ANTHROPIC_COUNT_TOKENS  /* Messages count_tokens request (never
+                                      a stream) */
+} pg_raw_kind_t;
+
 struct pg_provider_call {
     const pg_request_t *request;         /* borrowed: request arena */
     uv_loop_t *loop;
@@ -32,19 +41,30 @@ struct pg_provider_call {
     const int *chain;
     size_t nchain;
     size_t pos;
-    /* Told each time a provider of the chain starts (for the log). */
-    void (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
+    /* Told each time a provider of the chain starts, after `raw` is set
+     * for it (the log names the provider; a frontdoor switches between
+     * passthrough and translation per provider). A negative return skips
+     * that provider as if it could not start (a request the frontdoor
+     * cannot translate for it). */
+    int (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
 
-    /* Passthrough (a same-dialect request to a provider that speaks it,
-     * see pg_http_provider_passthrough): raw_body is sent as it is, and
-     * the answer comes back raw through on_raw instead of as events: each
-     * SSE data payload of a stream (the JSON text of one chunk, or
-     * "[DONE]"), or the whole body of a non-stream answer; a payload with
-     * p == NULL ends a batch (the payloads of one upstream read): the
+    /* Passthrough: a same-dialect request goes to a provider that speaks
+     * that dialect as the client's bytes. raw_kind says what raw_body is
+     * (PG_RAW_NONE: no passthrough body); for each provider of the chain
+     * the call sets `raw` when that provider takes raw_kind as it is
+     * (pg_http_provider_takes_raw), else the provider gets the canonical
+     * `request` (translation). While raw, raw_body is sent as it is and
+     * the answer comes back through on_raw instead of as events: each SSE
+     * event of a stream (its event name, empty when none, and its data
+     * payload: the JSON text of one chunk or event, or "[DONE]"), or the
+     * whole body of a non-stream answer (event empty); a payload with
+     * data.p == NULL ends a batch (the events of one upstream read): the
      * frontdoor writes what it gathered in one go. on_raw returns PG_OK,
      * PG_PENDING (slow client: pause) or an error (stop). */
+    pg_raw_kind_t raw_kind;
     pg_str_t raw_body;
-    int (*on_raw)(void *ud, pg_str_t payload);
+    int (*on_raw)(void *ud, pg_str_t event, pg_str_t data);
+    bool raw;                            /* set per provider by the call */
 
     /* Client request headers a provider may forward: the Anthropic
      * frontdoor's anthropic-version / anthropic-beta, which anthropic-type
@@ -52,6 +72,13 @@ struct pg_provider_call {
      * configured one). Borrowed: request arena. NULL/0: none. */
     const pg_kv_t *client_headers;
     size_t nclient_headers;
+
+    /* The HTTP status of the upstream answer behind the last failure
+     * (built-in HTTP providers set it; 0 when the failure was not an
+     * upstream answer: connect error, timeout, missing key). Lets a
+     * frontdoor tell an upstream's 503/529 "overloaded" from the
+     * gateway's own 503s. */
+    int upstream_status;
 
     /* Headers a provider asked to relay (pg_provider_call_set_headers). */
     pg_kv_t *relay;                      /* arena */

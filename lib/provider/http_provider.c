@@ -76,6 +76,7 @@ static const hp_kind_t kind_anthropic = {"anthropic", HP_ANTHROPIC,
 typedef struct hp_instance {
     const hp_kind_t *kind;
     char *url;                      /* base_url + path */
+    char *count_url;                /* anthropic: url + "/count_tokens" */
     char *key;                      /* NUL-terminated copy; may be "" */
     size_t key_len;
     pg_kv_t headers[HP_MAX_HEADERS];/* slices into hdr_text */
@@ -140,6 +141,7 @@ static void hp_destroy(void *self)
     pg__free(in->key);
     pg__free(in->url);
     pg__free(in->ca_pem);
+    pg__free(in->count_url);
     pg__free(in->hdr_text);
     pg__free(in);
 }
@@ -250,6 +252,17 @@ static int build_url(hp_instance_t *in, const pg_provider_config_t *cfg,
         return PG_ECONFIG;
     }
     in->url = u.p; /* owned now */
+    if (in->kind->dialect == HP_ANTHROPIC) {
+        /* Messages count_tokens sits under the Messages endpoint. */
+        pg_buf_init(&u, 8192);
+        if (pg_buf_append_cstr(&u, in->url) != PG_OK ||
+            pg_buf_append_cstr(&u, "/count_tokens") != PG_OK) {
+            pg_buf_free(&u);
+            snprintf(err, errlen, "base_url: too long");
+            return PG_ECONFIG;
+        }
+        in->count_url = u.p;
+    }
     return PG_OK;
 }
 
@@ -440,6 +453,10 @@ static void hc_fail(hp_call_t *hc, int status, pg_str_t type, pg_str_t msg,
     if (call == NULL)
         return;
     pg_arena_t *a = ((struct pg_provider_call *)call)->arena;
+    /* Only an upstream error answer counts (a 2xx head whose body broke
+     * is the gateway's verdict, not the upstream's status). */
+    ((struct pg_provider_call *)call)->upstream_status =
+        hc->status >= 300 ? hc->status : 0;
     pg_provider_error_t err = {
         .http_status = status,
         .type = type,
@@ -489,7 +506,7 @@ static int sink(void *ud, const pg_event_t *ev)
 }
 
 /* Passthrough: hands raw bytes to the gateway. */
-static int deliver_raw(hp_call_t *hc, pg_str_t payload)
+static int deliver_raw(hp_call_t *hc, pg_str_t event, pg_str_t payload)
 {
     struct pg_provider_call *c = hc->call;
     if (c == NULL || !c->running)
@@ -498,7 +515,7 @@ static int deliver_raw(hp_call_t *hc, pg_str_t payload)
         (void)pg_provider_call_set_headers(c, hc->relay, hc->nrelay);
     hc->emitted = true;
     c->emitted = true;
-    int rc = c->on_raw(c->ud, payload);
+    int rc = c->on_raw(c->ud, event, payload);
     if (rc == PG_PENDING) {
         hc->paused = true;
         return PG_OK;
@@ -506,11 +523,30 @@ static int deliver_raw(hp_call_t *hc, pg_str_t payload)
     return rc;
 }
 
+/* An Anthropic stream that opens with an error event (overloaded_error
+ * under a 200): in passthrough, as in translation, it is handled like an
+ * error status, so it can be retried or failed over instead of reaching
+ * the client as a stream. */
+static int early_raw_error(hp_call_t *hc, pg_str_t data)
+{
+    pg_arena_t *a = hc->call->arena;
+    pg_str_t type = PG_STR_NULL, msg = PG_STR_NULL;
+    (void)pg_anthropic_parse_error(a, data, &type, &msg);
+    hc->early_status = type.n ? pg_anthropic_error_status(type) : 502;
+    hc->early_type = type;
+    hc->early_msg = msg;
+    return PG_EUPSTREAM; /* stops the parser; on_done takes over */
+}
+
 static int on_sse_event(void *ud, pg_str_t event, pg_str_t data)
 {
     hp_call_t *hc = ud;
-    if (hc->call->raw_body.n > 0)
-        return deliver_raw(hc, data);
+    if (hc->call->raw) {
+        if (!hc->emitted && hc->inst->kind->dialect == HP_ANTHROPIC &&
+            pg_str_eqc(event, "error"))
+            return early_raw_error(hc, data);
+        return deliver_raw(hc, event, data);
+    }
     if (hc->inst->kind->dialect == HP_OPENAI)
         return pg_openai_stream_dec_feed(hc->oai, data, sink, hc,
                                          &hc->fail_why);
@@ -696,15 +732,19 @@ static void fail_early(hp_call_t *hc)
 static void finish_ok(hp_call_t *hc)
 {
     int rc;
-    if (hc->call->raw_body.n > 0) {
+    if (hc->call->raw) {
         /* Passthrough: a stream must have ended cleanly; a whole body goes
          * to the client as the upstream sent it. */
         rc = hc->stream ? pg_sse_parser_finish(&hc->sse, on_sse_event, hc)
-                        : deliver_raw(hc, pg_buf_str(&hc->resp));
+                        : deliver_raw(hc, PG_STR_NULL, pg_buf_str(&hc->resp));
         if (rc == PG_OK && hc->stream && hc->emitted)
-            rc = deliver_raw(hc, PG_STR_NULL);
+            rc = deliver_raw(hc, PG_STR_NULL, PG_STR_NULL);
         if (hc->call == NULL)
             return;
+        if (hc->early_status != 0) {
+            fail_early(hc);
+            return;
+        }
         if (rc == PG_OK) {
             hc_succeed(hc);
             return;
@@ -816,10 +856,10 @@ static void on_done(void *ud, pg_upstream_result_t result, const char *m)
 static void on_flush(void *ud)
 {
     hp_call_t *hc = ud;
-    if (hc->call == NULL || hc->call->raw_body.n == 0 || !hc->emitted)
+    if (hc->call == NULL || !hc->call->raw || !hc->emitted)
         return;
     bool was_paused = hc->paused;
-    if (deliver_raw(hc, PG_STR_NULL) < 0 && hc->call != NULL)
+    if (deliver_raw(hc, PG_STR_NULL, PG_STR_NULL) < 0 && hc->call != NULL)
         return; /* the client is gone: cancel follows from the frontdoor */
     hc->paused = was_paused;
 }
@@ -870,7 +910,9 @@ static void start_attempt(hp_call_t *hc)
                                         : PG_STR("application/json")};
     pg_upstream_opts_t o = {
         .method = "POST",
-        .url = in->url,
+        .url = c->raw && c->raw_kind == PG_RAW_ANTHROPIC_COUNT_TOKENS
+                   ? in->count_url
+                   : in->url,
         .headers = headers,
         .nheaders = n,
         .body = pg_buf_str(&hc->body),
@@ -921,7 +963,8 @@ static int hp_start(void *self, pg_provider_call_t *call)
     hc->inst = in;
     hc->call = call;
     const pg_request_t *q = pg_provider_call_request(call);
-    hc->stream = q->stream;
+    hc->stream = q->stream &&
+                 !(c->raw && c->raw_kind == PG_RAW_ANTHROPIC_COUNT_TOKENS);
     pg_buf_init(&hc->body, HP_MAX_REQUEST);
     pg_buf_init(&hc->resp, hc->stream ? HP_MAX_ERROR_BODY : in->max_body);
     pg_buf_init(&hc->relay_text, 8192);
@@ -934,9 +977,10 @@ static int hp_start(void *self, pg_provider_call_t *call)
         uv_timer_start(&hc->retry_timer, on_fail_later, 0, 0);
         return PG_PENDING;
     }
-    if (c->raw_body.n > 0) {
+    if (c->raw) {
         /* Passthrough: the client's bytes (model already rewritten). */
-        if (in->kind->dialect != HP_OPENAI || c->on_raw == NULL ||
+        if (!pg_http_provider_takes_raw(c->provider->vt, c->raw_kind) ||
+            c->on_raw == NULL ||
             pg_buf_append_str(&hc->body, c->raw_body) != PG_OK) {
             hc_release(hc);
             pg_provider_call_set_data(call, NULL);
@@ -1044,13 +1088,24 @@ const struct pg_provider_vtable pg_anthropic_provider_vtable = {
     .resume = hp_resume,
 };
 
-bool pg_http_provider_passthrough(const struct pg_provider_vtable *vt)
+bool pg_http_provider_takes_raw(const struct pg_provider_vtable *vt,
+                                pg_raw_kind_t kind)
 {
-    return vt == &pg_openai_provider_vtable ||
-           vt == &pg_openai_compatible_provider_vtable;
+    switch (kind) {
+    case PG_RAW_OPENAI_CHAT:
+        return vt == &pg_openai_provider_vtable ||
+               vt == &pg_openai_compatible_provider_vtable;
+    case PG_RAW_ANTHROPIC_MESSAGES:
+    case PG_RAW_ANTHROPIC_COUNT_TOKENS:
+        return vt == &pg_anthropic_provider_vtable;
+    default:
+        return false;
+    }
 }
 
 bool pg_http_provider_is(const struct pg_provider_vtable *vt)
 {
-    return pg_http_provider_passthrough(vt) || vt == &pg_anthropic_provider_vtable;
+    return vt == &pg_openai_provider_vtable ||
+           vt == &pg_openai_compatible_provider_vtable ||
+           vt == &pg_anthropic_provider_vtable;
 }

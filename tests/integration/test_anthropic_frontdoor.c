@@ -1,11 +1,14 @@
 /* test_anthropic_frontdoor.c: Anthropic Messages clients through the
  * gateway in-process: to the mock provider, to an OpenAI-type fake upstream
  * (translation of text and tool calls, stream and not), to an
- * Anthropic-type fake (client anthropic-version / anthropic-beta
- * forwarded), Anthropic-shaped errors (400, 404, relayed 429 with
- * Retry-After, 529 kept, event: error after the first byte), keepalive
- * pings, /v1/models and count_tokens. Each test starts its own fake(s)
- * and gateway. */
+ * Anthropic-type fake (passthrough: bodies byte-identical both ways apart
+ * from the model, streams event by event, usage and id logged, client
+ * anthropic-version / anthropic-beta forwarded, errors relayed, failover
+ * to an OpenAI-type provider translated), Anthropic-shaped errors (400,
+ * 404, relayed 429 with Retry-After, 529 for any overloaded upstream,
+ * event: error after the first byte), keepalive pings, /v1/models and
+ * count_tokens (forwarded to anthropic-type providers, else estimated).
+ * Each test starts its own fake(s) and gateway. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +181,22 @@ static void events_parse(const char *body, ev_list_t *out)
         }
     }
     free(copy);
+}
+
+/* Removes ping events (keepalives land between any two events). */
+static void events_drop_pings(ev_list_t *l)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->name[i], "ping") == 0) {
+            free(l->name[i]);
+            cJSON_Delete(l->data[i]);
+            continue;
+        }
+        l->name[k] = l->name[i];
+        l->data[k++] = l->data[i];
+    }
+    l->n = k;
 }
 
 static void events_free(ev_list_t *l)
@@ -636,6 +655,9 @@ static void test_keepalive_ping_events(void **state)
     assert_non_null(strstr(body_of(&r), "event: ping\ndata: {\"type\": \"ping\"}\n\n"));
     ev_list_t l;
     events_parse(body_of(&r), &l);
+    /* Passthrough: the upstream's events, with the gateway's pings in
+     * the silences between any two of them. */
+    events_drop_pings(&l);
     assert_sequence(&l);
     char *text = events_text(&l, false);
     assert_string_equal(text, "slow words here");
@@ -701,6 +723,534 @@ static void test_models_and_count_tokens(void **state)
     gw_stop(f);
 }
 
+/* ---- Anthropic-type upstream: passthrough --------------------------------------- */
+
+/* A response scripted from exact bytes, so the test can compare. */
+static fu_resp_t *exact_json(int status, const char *body)
+{
+    fu_resp_t *r = fu_resp_new(status);
+    fu_resp_header(r, "Content-Type", "application/json");
+    fu_resp_part_str(r, 0, body);
+    return r;
+}
+
+/* body with every "old" replaced by "new" (heap). */
+static char *replace_all(const char *body, const char *old, const char *new_)
+{
+    tc_bytes_t out = {0};
+    tc_bytes_append(&out, "", 0);
+    size_t ol = strlen(old);
+    for (const char *p = body;;) {
+        const char *hit = strstr(p, old);
+        if (hit == NULL) {
+            tc_bytes_append(&out, p, strlen(p));
+            break;
+        }
+        tc_bytes_append(&out, p, (size_t)(hit - p));
+        tc_bytes_append(&out, new_, strlen(new_));
+        p = hit + ol;
+    }
+    return out.p;
+}
+
+/* Blocks the canonical model cannot hold, cache_control on everything,
+ * a block type from the future, odd spacing and unknown fields. */
+static const char passthrough_body[] =
+    "{ \"model\" : \"fast\",\"max_tokens\":  64,\n"
+    " \"system\":[{\"type\":\"text\",\"text\":\"be brief\","
+    "\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":\"1h\"}}],\n"
+    " \"messages\":[{\"role\":\"user\",\"content\":["
+    "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":"
+    "\"text/plain\",\"data\":\"The sky is blue.\"},\"title\":\"facts\","
+    "\"citations\":{\"enabled\":true},\"cache_control\":{\"type\":"
+    "\"ephemeral\"}},"
+    "{\"type\":\"future_block_2031\",\"payload\":[1, 2.50, true]},"
+    "{\"type\":\"text\",\"text\":\"What color is the sky? \\u00e9\"}]}],"
+    " \"x_vendor_field\": {\"keep\": \"me\"}, \"service_tier\": \"auto\" }";
+
+static const char passthrough_answer[] =
+    "{\"id\":\"msg_01PassThrough\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"model\":\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\","
+    "\"text\":\"Blue.\",\"citations\":[{\"type\":\"char_location\","
+    "\"cited_text\":\"The sky is blue.\",\"document_index\":0,"
+    "\"document_title\":\"facts\",\"start_char_index\":0,"
+    "\"end_char_index\":16}]}],\"stop_reason\":\"end_turn\","
+    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":321,"
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
+    "\"output_tokens\":45,\"service_tier\":\"standard\"}}";
+
+static void test_passthrough_non_stream_byte_identical(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, exact_json(200, passthrough_answer));
+    char *p = provider_yaml("claude", "anthropic", fu, NULL);
+    fx_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
+                          " model: claude-sonnet-4-20250514}", "claude");
+    static const char *const h[] = {
+        "x-api-key: sk-client", "anthropic-version: 2023-06-01",
+        "anthropic-beta: prompt-caching-2024-07-31,pdfs-2024-09-25", NULL};
+    tc_response_t r;
+    request(f, "POST", MESSAGES, passthrough_body, h, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    /* The client reads the upstream's bytes, citations and all. */
+    assert_string_equal(body_of(&r), passthrough_answer);
+    tc_response_free(&r);
+    /* The upstream reads the client's bytes; only the model's value is
+     * the routed one. */
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->path, "/v1/messages");
+    char *want = replace_all(passthrough_body, "\"fast\"",
+                             "\"claude-sonnet-4-20250514\"");
+    assert_string_equal(rq->body, want);
+    free(want);
+    assert_string_equal(fu_request_header(rq, "x-api-key"), "sk-test-claude");
+    assert_string_equal(fu_request_header(rq, "anthropic-version"),
+                        "2023-06-01");
+    assert_string_equal(fu_request_header(rq, "anthropic-beta"),
+                        "prompt-caching-2024-07-31,pdfs-2024-09-25");
+    fu_request_free(rq);
+    /* Usage and id of the relayed body reach the request log. */
+    static const char *const want_log[] = {
+        "\"provider\":\"claude\"", "\"input_tokens\":321",
+        "\"output_tokens\":45", "\"response_id\":\"msg_01PassThrough\"",
+        "\"served_model\":\"claude-sonnet-4-20250514\"", NULL};
+    bool found = false;
+    for (int i = 0; i < 500 && !found; i++) {
+        char *line = tc_log_find(&f->log, want_log);
+        found = line != NULL;
+        free(line);
+        if (!found)
+            usleep(10000);
+    }
+    assert_true(found);
+
+    /* When routing keeps the model, not one byte changes. */
+    fu_push(fu, exact_json(200, passthrough_answer));
+    char *same = replace_all(passthrough_body, "\"fast\"",
+                             "\"claude-\\u0073onnet-4\"");
+    request(f, "POST", MESSAGES, same, h, &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    rq = fu_request(fu, 1);
+    assert_string_equal(rq->body, same);
+    fu_request_free(rq);
+    free(same);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* The upstream's SSE, framed as Anthropic frames it, with an event type
+ * the gateway does not know. The upstream's own ping is written without
+ * the space the gateway's keepalive has, to tell them apart. */
+static const char *const passthrough_events[] = {
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+    "{\"id\":\"msg_01Stream\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":"
+    "null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":77,"
+    "\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+    "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+    "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":0,\"delta\":{\"type\":\"citations_delta\",\"citation\":"
+    "{\"type\":\"char_location\",\"cited_text\":\"x\"}}}\n\n",
+    "event: future_event\ndata: {\"type\":\"future_event\",\"x\":1}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+    "\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+    "{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":"
+    "{\"output_tokens\":19}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+};
+#define NPASS_EVENTS (sizeof(passthrough_events) / sizeof(passthrough_events[0]))
+
+static void test_passthrough_stream_event_by_event(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_header(s, "anthropic-ratelimit-requests-remaining", "41");
+    fu_resp_chunked(s);
+    tc_bytes_t all = {0};
+    tc_bytes_append(&all, "", 0);
+    for (size_t i = 0; i < NPASS_EVENTS; i++) {
+        fu_resp_part_str(s, i ? 20 : 0, passthrough_events[i]);
+        tc_bytes_append(&all, passthrough_events[i],
+                        strlen(passthrough_events[i]));
+    }
+    fu_push(fu, s);
+    char *p = provider_yaml("claude", "anthropic", fu, NULL);
+    fx_t *f = gw_start(p, NULL, "claude");
+    tc_response_t r;
+    char *b = body_for("claude-sonnet-4-20250514", true, false);
+    post(f, b, &r);
+    assert_int_equal(r.status, 200);
+    char *ct = tc_response_header(&r, "content-type");
+    assert_non_null(strstr(ct, "text/event-stream"));
+    free(ct);
+    char *rl = tc_response_header(&r, "anthropic-ratelimit-requests-remaining");
+    assert_non_null(rl);
+    assert_string_equal(rl, "41");
+    free(rl);
+    /* Event for event what the upstream sent (gateway keepalives aside,
+     * should the machine be slow enough for one). */
+    char *got = replace_all(body_of(&r),
+                            "event: ping\ndata: {\"type\": \"ping\"}\n\n", "");
+    assert_string_equal(got, all.p);
+    free(got);
+    tc_response_free(&r);
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->body, b);
+    fu_request_free(rq);
+    free(b);
+    static const char *const want_log[] = {
+        "\"stream\":1", "\"input_tokens\":77", "\"output_tokens\":19",
+        "\"response_id\":\"msg_01Stream\"", NULL};
+    bool found = false;
+    for (int i = 0; i < 500 && !found; i++) {
+        char *line = tc_log_find(&f->log, want_log);
+        found = line != NULL;
+        free(line);
+        if (!found)
+            usleep(10000);
+    }
+    assert_true(found);
+    tc_bytes_free(&all);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* Upstream errors through passthrough keep their status, headers and
+ * message: 429 with retry-after and rate-limit headers, 529 (a status, or
+ * an overloaded_error event opening a 200 stream), a 400 naming what the
+ * upstream disliked. */
+static void test_passthrough_errors_relayed(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *rl = fu_anthropic_rate_limited(12);
+    fu_resp_header(rl, "anthropic-ratelimit-tokens-remaining", "0");
+    fu_push(fu, rl);
+    fu_push(fu, fu_anthropic_overloaded());
+    fu_push(fu, fu_anthropic_overloaded());
+    fu_resp_t *ev = fu_resp_new(200);
+    fu_resp_header(ev, "Content-Type", "text/event-stream");
+    fu_resp_part_str(ev, 0,
+                     "event: error\ndata: {\"type\":\"error\",\"error\":"
+                     "{\"type\":\"overloaded_error\",\"message\":"
+                     "\"Overloaded right now\"}}\n\n");
+    fu_push(fu, ev);
+    fu_push(fu, fu_anthropic_error(400, "invalid_request_error",
+                                   "messages.0.content.0.source: bad pdf", 0));
+    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    fx_t *f = gw_start(p, NULL, "claude");
+    tc_response_t r;
+    char *b = body_for("claude-x", false, false);
+    char *bs = body_for("claude-x", true, false);
+
+    post(f, b, &r);
+    assert_error(&r, 429, "rate_limit_error");
+    char *v = tc_response_header(&r, "retry-after");
+    assert_string_equal(v, "12");
+    free(v);
+    v = tc_response_header(&r, "anthropic-ratelimit-tokens-remaining");
+    assert_string_equal(v, "0");
+    free(v);
+    tc_response_free(&r);
+
+    post(f, b, &r);
+    assert_error(&r, 529, "overloaded_error");
+    v = tc_response_header(&r, "retry-after");
+    assert_non_null(v);
+    free(v);
+    tc_response_free(&r);
+    post(f, bs, &r);
+    assert_error(&r, 529, "overloaded_error");
+    tc_response_free(&r);
+    post(f, bs, &r);
+    assert_error(&r, 529, "overloaded_error");
+    assert_non_null(strstr(body_of(&r), "Overloaded right now"));
+    tc_response_free(&r);
+
+    post(f, b, &r);
+    assert_error(&r, 400, "invalid_request_error");
+    assert_non_null(strstr(body_of(&r), "bad pdf"));
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(fu), 5);
+    free(b);
+    free(bs);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* A chain anthropic -> openai-compatible: passthrough for the first,
+ * translation for the second once the first failed before any byte; a
+ * document block the second cannot take leaves the first's failure. */
+static void test_passthrough_failover_translates(void **state)
+{
+    (void)state;
+    fu_t *an = fu_start(), *oa = fu_start();
+    fu_push(an, fu_anthropic_overloaded());
+    fu_push(oa, fu_openai_chat(&(fu_llm_opts_t){.text = "from the backup"}));
+    fu_push(oa, fu_openai_chat_stream(&(fu_llm_opts_t){
+                    .text = "streamed backup", .nparts = 2,
+                    .usage_chunk = true}));
+    char *p1 = provider_yaml("claude", "anthropic", an, "max_retries: 0");
+    char *p2 = provider_yaml("oa", "openai-compatible", oa, NULL);
+    char *ps = tc_xasprintf("%s%s", p1, p2);
+    fx_t *f = gw_start(ps, NULL, "claude\n  failover: {claude: [oa]}");
+    tc_response_t r;
+    char *b = body_for("claude-x", false, false);
+    post(f, b, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    cJSON *j = json_of(&r);
+    assert_string_equal(jstr(j, "type"), "message");
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
+    assert_string_equal(jstr(c0, "text"), "from the backup");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    fu_request_t *rq = fu_request(an, 0);
+    assert_string_equal(rq->body, b); /* passthrough first */
+    fu_request_free(rq);
+    rq = fu_request(oa, 0);
+    assert_string_equal(rq->path, "/v1/chat/completions");
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_string_equal(jstr(sent, "model"), "claude-x");
+    cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "messages"), 0);
+    assert_string_equal(jstr(m0, "content"), "Say hello");
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+    assert_true(log_has(f, "\"provider\":\"oa\""));
+    free(b);
+
+    /* Streamed, the backup's chunks become Anthropic's events. */
+    b = body_for("claude-x", true, false);
+    post(f, b, &r);
+    assert_int_equal(r.status, 200);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    assert_sequence(&l);
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "streamed backup");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+    free(b);
+
+    /* A document block: fine for the first, not translatable for the
+     * second, so the client gets the first one's 529. */
+    post(f, passthrough_body, &r);
+    assert_error(&r, 529, "overloaded_error");
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(oa), 2);
+    assert_true(log_has(f, "cannot be translated"));
+    gw_stop(f);
+    free(ps);
+    free(p1);
+    free(p2);
+    fu_stop(an);
+    fu_stop(oa);
+}
+
+/* The translated path (an OpenAI-type provider) still refuses what the
+ * canonical model cannot hold, naming the block. */
+static void test_translated_document_block_400(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    char *p = provider_yaml("oa", "openai", fu, NULL);
+    fx_t *f = gw_start(p, ", {model_exact: fast, provider: oa}", "oa");
+    tc_response_t r;
+    post(f, passthrough_body, &r);
+    assert_error(&r, 400, "invalid_request_error");
+    assert_non_null(strstr(body_of(&r), "document"));
+    assert_non_null(strstr(body_of(&r), "messages"));
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(fu), 0);
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* An overloaded OpenAI-type upstream (503 or 529) is a 529
+ * overloaded_error for Anthropic clients, stream or not; the gateway's
+ * own 503 (a provider without its key) stays a 503. */
+static void test_openai_overloaded_is_529(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_error(503, "server_error", NULL,
+                                "The server is overloaded or not ready yet.",
+                                0));
+    fu_push(fu, fu_openai_error(529, "server_error", NULL, "overloaded", 0));
+    fu_push(fu, fu_openai_error(503, "server_error", NULL, "busy", 2));
+    char *p = provider_yaml("oa", "openai", fu, "max_retries: 0");
+    char *nokey = tc_xasprintf(
+        "%s  - {name: nokey, type: openai, api_key: \"\"}\n", p);
+    fx_t *f = gw_start(nokey, ", {model_prefix: nokey, provider: nokey}",
+                       "oa");
+    tc_response_t r;
+    char *b = body_for("gpt-4o-mini", false, false);
+    post(f, b, &r);
+    assert_error(&r, 529, "overloaded_error");
+    assert_non_null(strstr(body_of(&r), "overloaded or not ready"));
+    tc_response_free(&r);
+    post(f, b, &r);
+    assert_error(&r, 529, "overloaded_error");
+    tc_response_free(&r);
+    free(b);
+    b = body_for("gpt-4o-mini", true, false);
+    post(f, b, &r);
+    assert_error(&r, 529, "overloaded_error");
+    char *ra = tc_response_header(&r, "retry-after");
+    assert_string_equal(ra, "2");
+    free(ra);
+    tc_response_free(&r);
+    free(b);
+    b = body_for("nokey-model", false, false);
+    post(f, b, &r);
+    assert_error(&r, 503, "api_error");
+    assert_non_null(strstr(body_of(&r), "no API key"));
+    tc_response_free(&r);
+    free(b);
+    gw_stop(f);
+    free(nokey);
+    free(p);
+    fu_stop(fu);
+}
+
+/* ---- count_tokens forwarding ---------------------------------------------------- */
+
+#define COUNT_TOKENS "/anthropic/v1/messages/count_tokens"
+
+static void test_count_tokens_forwarded(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    static const char answer[] = "{\"input_tokens\":1234}";
+    fu_push(fu, exact_json(200, answer));
+    fu_push(fu, fu_anthropic_error(400, "invalid_request_error",
+                                   "messages: at least one message is "
+                                   "required", 0));
+    fu_push(fu, fu_anthropic_overloaded());
+    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    fx_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
+                          " model: claude-sonnet-4-20250514}", "claude");
+    static const char *const h[] = {
+        "x-api-key: sk-client", "anthropic-version: 2024-10-22",
+        "anthropic-beta: token-counting-2024-11-01", NULL};
+    const char *body =
+        "{\"model\": \"fast\", \"system\": \"s\", \"messages\": [{\"role\":"
+        "\"user\",\"content\":[{\"type\":\"document\",\"source\":{\"type\":"
+        "\"text\",\"media_type\":\"text/plain\",\"data\":\"abc\"}}]}]}";
+    tc_response_t r;
+    request(f, "POST", COUNT_TOKENS, body, h, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    assert_string_equal(body_of(&r), answer);
+    tc_response_free(&r);
+    fu_request_t *rq = fu_request(fu, 0);
+    assert_string_equal(rq->method, "POST");
+    assert_string_equal(rq->path, "/v1/messages/count_tokens");
+    assert_string_equal(fu_request_header(rq, "x-api-key"), "sk-test-claude");
+    assert_string_equal(fu_request_header(rq, "anthropic-version"),
+                        "2024-10-22");
+    assert_string_equal(fu_request_header(rq, "anthropic-beta"),
+                        "token-counting-2024-11-01");
+    char *want = replace_all(body, "\"fast\"", "\"claude-sonnet-4-20250514\"");
+    assert_string_equal(rq->body, want);
+    free(want);
+    fu_request_free(rq);
+    assert_true(log_has(f, "\"input_tokens\":1234"));
+    assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
+
+    /* The upstream's errors, in Anthropic's shape with their status. */
+    request(f, "POST", COUNT_TOKENS, body, h, &r);
+    assert_error(&r, 400, "invalid_request_error");
+    assert_non_null(strstr(body_of(&r), "at least one message"));
+    tc_response_free(&r);
+    /* Overloaded, with no other provider type to fall back to. */
+    request(f, "POST", COUNT_TOKENS, body, h, &r);
+    assert_error(&r, 529, "overloaded_error");
+    tc_response_free(&r);
+    assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* count_tokens fails over to the chain's next anthropic-type provider;
+ * when those are exhausted and the chain goes on to another type, the
+ * answer is the local estimate. Other types estimate at once. */
+static void test_count_tokens_failover_and_estimate(void **state)
+{
+    (void)state;
+    fu_t *a1 = fu_start(), *a2 = fu_start(), *oa = fu_start();
+    fu_push(a1, fu_anthropic_overloaded());
+    fu_push(a2, exact_json(200, "{\"input_tokens\":99}"));
+    fu_push(a2, fu_anthropic_server_error());
+    char *p1 = provider_yaml("a1", "anthropic", a1, "max_retries: 0");
+    char *p2 = provider_yaml("a2", "anthropic", a2, "max_retries: 0");
+    char *p3 = provider_yaml("oa", "openai", oa, NULL);
+    char *ps = tc_xasprintf("%s%s%s", p1, p2, p3);
+    fx_t *f = gw_start(ps, ", {model_prefix: gpt, provider: oa}",
+                       "a1\n  failover: {a1: [oa, a2]}");
+    const char *body = "{\"model\":\"claude-x\",\"messages\":[{\"role\":"
+                       "\"user\",\"content\":\"abcdefgh\"}]}";
+    tc_response_t r;
+    request(f, "POST", COUNT_TOKENS, body, NULL, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    assert_string_equal(body_of(&r), "{\"input_tokens\":99}");
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(a1), 1);
+    assert_int_equal(fu_requests_count(a2), 1);
+    assert_int_equal(fu_requests_count(oa), 0);
+    assert_true(log_has(f, "\"provider\":\"a2\""));
+    assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
+
+    /* a1 overloaded again (its last script repeats), a2 fails: oa is
+     * where the Messages request would go, so: the estimate. */
+    request(f, "POST", COUNT_TOKENS, body, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = json_of(&r);
+    assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 2);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_true(log_has(f, "count_tokens estimate"));
+
+    /* A model routed to the OpenAI-type provider: the estimate, never
+     * forwarded. */
+    request(f, "POST", COUNT_TOKENS,
+            "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"abcdefghijkl\"}]}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 3);
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(oa), 0);
+    gw_stop(f);
+    free(ps);
+    free(p1);
+    free(p2);
+    free(p3);
+    fu_stop(a1);
+    fu_stop(a2);
+    fu_stop(oa);
+}
+
 /* Without an apps key the gateway serves both dialects. */
 static void test_default_apps(void **state)
 {
@@ -748,6 +1298,14 @@ int main(void)
         cmocka_unit_test(test_keepalive_ping_events),
         cmocka_unit_test(test_models_and_count_tokens),
         cmocka_unit_test(test_default_apps),
+        cmocka_unit_test(test_passthrough_non_stream_byte_identical),
+        cmocka_unit_test(test_passthrough_stream_event_by_event),
+        cmocka_unit_test(test_passthrough_errors_relayed),
+        cmocka_unit_test(test_passthrough_failover_translates),
+        cmocka_unit_test(test_translated_document_block_400),
+        cmocka_unit_test(test_openai_overloaded_is_529),
+        cmocka_unit_test(test_count_tokens_forwarded),
+        cmocka_unit_test(test_count_tokens_failover_and_estimate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
