@@ -90,6 +90,7 @@ typedef struct hp_instance {
     int max_retries;
     int64_t default_max_tokens;
     bool max_completion_tokens;
+    bool http1_curl;                /* http1_client: curl */
 } hp_instance_t;
 
 /* One call. Heap-allocated: its retry timer may outlive the call's arena
@@ -358,6 +359,7 @@ static int hp_create(const hp_kind_t *kind, const pg_provider_config_t *cfg,
     in->total_ms = cfg->total_timeout_ms;
     in->max_body = cfg->max_response_bytes ? cfg->max_response_bytes
                                            : HP_MAX_BODY;
+    in->http1_curl = cfg->http1_curl;
     if (cfg->tls_ca_pem.n > 0) {
         in->ca_pem = pg__strndup(cfg->tls_ca_pem.p, cfg->tls_ca_pem.n);
         rc = PG_ENOMEM;
@@ -922,6 +924,7 @@ static void start_attempt(hp_call_t *hc)
         .total_timeout_ms = in->total_ms,
         .max_response_bytes = in->max_body,
         .ca_pem = {in->ca_pem, in->ca_pem_len},
+        .force_curl = in->http1_curl,
     };
     pg_buf_reset(&hc->resp);
     hc->status = 0;

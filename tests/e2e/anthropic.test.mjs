@@ -3,15 +3,20 @@
 // app): the mock provider (create, stream + finalMessage, countTokens,
 // models.list), an `openai-compatible` provider whose base_url is the JS
 // fake OpenAI upstream (text, stream, a tool_use / tool_result round trip
-// checked on what the upstream received), and the SDK's error classes for
-// a 400 (no max_tokens) and a 404 (unknown model).
+// checked on what the upstream received), the SDK's error classes for a
+// 400 (no max_tokens) and a 404 (unknown model); and an `anthropic`
+// provider whose base_url is the JS fake Anthropic upstream (passthrough:
+// create, stream, countTokens forwarded).
 //   POLYGLOT_GW=build/polyglot-gw node --test tests/e2e/
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 
 import { startGateway } from './helpers.mjs';
-import { OPENAI_TEXT, OPENAI_USAGE, startOpenAIFake } from './fake_upstream.mjs';
+import {
+  ANTHROPIC_COUNT, ANTHROPIC_TEXT, ANTHROPIC_USAGE, OPENAI_TEXT, OPENAI_USAGE,
+  startAnthropicFake, startOpenAIFake,
+} from './fake_upstream.mjs';
 
 // Rule-only routing (no default_provider): an unknown model is a 404.
 // The models listed by the Anthropic frontdoor come from `models:` here.
@@ -318,5 +323,118 @@ describe('@anthropic-ai/sdk through polyglot-gw', () => {
     await assert.rejects(client.messages.create(req), check);
     await assert.rejects(client.messages.stream(req).finalMessage(), check);
     assert.equal(oai.requests.length, 0);
+  });
+});
+
+// ---- anthropic-type provider: passthrough --------------------------------
+
+describe('@anthropic-ai/sdk through polyglot-gw to an anthropic provider (passthrough)', () => {
+  let ant;
+  let gw;
+  let client;
+
+  before(async () => {
+    ant = await startAnthropicFake();
+    gw = await startGateway(`
+server: {host: 127.0.0.1, port: 8080, workers: 2, shutdown_timeout: 5s}
+providers:
+  - name: claude
+    type: anthropic
+    base_url: ${ant.url}
+    api_key: sk-ant-fake
+    max_retries: 0
+    timeouts: {connect: 2s, first_byte: 5s, idle: 5s, total: 20s}
+routing:
+  rules:
+    - {model_exact: fast, provider: claude, model: claude-sonnet-4-20250514}
+    - {model_prefix: claude-, provider: claude}
+apps:
+  - {name: anthropic-api, frontdoor: anthropic, path: /anthropic}
+logging: {level: warn, format: json}
+`);
+    client = new Anthropic({
+      baseURL: `http://127.0.0.1:${gw.port}/anthropic`, apiKey: 'unused', maxRetries: 0, timeout: 15000,
+    });
+  });
+
+  after(async () => {
+    if (gw) {
+      const r = await gw.stop();
+      assert.equal(r.code, 0, `gateway exit ${JSON.stringify(r)}: ${gw.output()}`);
+    }
+    if (ant) await ant.close();
+  });
+
+  beforeEach(() => {
+    ant.reset();
+  });
+
+  // A document block and cache_control: nothing the gateway translates,
+  // all of it for the upstream to read.
+  const content = [
+    {
+      type: 'document',
+      source: { type: 'text', media_type: 'text/plain', data: 'The sky is blue.' },
+      title: 'facts',
+      citations: { enabled: true },
+      cache_control: { type: 'ephemeral' },
+    },
+    { type: 'text', text: 'What colour is the sky?' },
+  ];
+
+  test('messages.create: the upstream reads the SDK body (model rewritten), the SDK reads the upstream answer', async () => {
+    const msg = await client.messages.create(
+      { model: 'fast', max_tokens: 64, messages: [{ role: 'user', content }] },
+      { headers: { 'anthropic-beta': 'pdfs-2024-09-25' } },
+    );
+    assert.match(msg.id, /^msg_fake/); // the upstream's own id: not re-encoded
+    assert.equal(msg.model, 'claude-sonnet-4-20250514');
+    assert.equal(textOf(msg), ANTHROPIC_TEXT.join(''));
+    assert.deepEqual(msg.usage, ANTHROPIC_USAGE);
+    assert.equal(ant.requests.length, 1);
+    const rq = ant.requests[0];
+    assert.equal(rq.url, '/v1/messages');
+    assert.equal(rq.headers['x-api-key'], 'sk-ant-fake');
+    assert.equal(rq.headers['anthropic-version'], '2023-06-01');
+    assert.equal(rq.headers['anthropic-beta'], 'pdfs-2024-09-25');
+    assert.equal(rq.body.model, 'claude-sonnet-4-20250514');
+    assert.deepEqual(rq.body.messages, [{ role: 'user', content }]);
+    assert.equal(rq.body.max_tokens, 64);
+  });
+
+  test('messages.stream + finalMessage: the upstream events in order', async () => {
+    const stream = client.messages.stream({
+      model: 'claude-sonnet-4-20250514', max_tokens: 64, messages: [{ role: 'user', content }],
+    });
+    const types = [];
+    stream.on('streamEvent', (ev) => types.push(ev.type));
+    const deltas = [];
+    stream.on('text', (t) => deltas.push(t));
+    const msg = await stream.finalMessage();
+    assert.deepEqual(deltas, ANTHROPIC_TEXT);
+    assert.match(msg.id, /^msg_fake/);
+    assert.equal(msg.stop_reason, 'end_turn');
+    assert.equal(msg.usage.output_tokens, ANTHROPIC_USAGE.output_tokens);
+    // (The SDK does not surface ping events.)
+    assert.deepEqual(types.filter((t) => t !== 'ping'), [
+      'message_start', 'content_block_start',
+      ...ANTHROPIC_TEXT.map(() => 'content_block_delta'),
+      'content_block_stop', 'message_delta', 'message_stop',
+    ]);
+    assert.equal(ant.requests[0].body.stream, true);
+    assert.deepEqual(ant.requests[0].body.messages, [{ role: 'user', content }]);
+  });
+
+  test('messages.countTokens: forwarded to the provider, its count relayed', async () => {
+    const r = await client.messages.countTokens({
+      model: 'fast', messages: [{ role: 'user', content }],
+    });
+    assert.equal(r.input_tokens, ANTHROPIC_COUNT);
+    assert.equal(ant.requests.length, 1);
+    const rq = ant.requests[0];
+    assert.equal(rq.url, '/v1/messages/count_tokens');
+    assert.equal(rq.headers['x-api-key'], 'sk-ant-fake');
+    assert.equal(rq.body.model, 'claude-sonnet-4-20250514');
+    assert.deepEqual(rq.body.messages, [{ role: 'user', content }]);
   });
 });

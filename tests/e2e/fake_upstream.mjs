@@ -172,7 +172,16 @@ export function startOpenAIFake(server = {}) {
 
 // ---- Anthropic Messages ---------------------------------------------
 
+// What the fake's count_tokens answers, whatever the input: a number no
+// local estimate would give for the tests' short inputs.
+export const ANTHROPIC_COUNT = 4321;
+
 function anthropicHandler(req, body, res) {
+  if (req.method === 'POST' && req.url === '/v1/messages/count_tokens') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ input_tokens: ANTHROPIC_COUNT }));
+    return;
+  }
   if (req.method !== 'POST' || req.url !== '/v1/messages') {
     notFound(res, `${req.method} ${req.url}`);
     return;
