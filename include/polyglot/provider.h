@@ -225,6 +225,10 @@ typedef struct pg_provider_config {
     /* providers[].max_response_bytes: the most body bytes one upstream
      * response may have. */
     uint64_t max_response_bytes;
+    /* providers[].http1_client: curl: http:// base URLs go through libcurl
+     * instead of the gateway's native HTTP/1.1 client (https:// always
+     * does). */
+    bool http1_curl;
 } pg_provider_config_t;
 
 /** Looks up an option by key; returns PG_STR_NULL (p == NULL) if absent. */

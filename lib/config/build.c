@@ -269,6 +269,7 @@ static int fill_provider(pg_arena_t *a, pg_cfg_provider_t *out,
     pub->tls_ca_file = p->tls_ca_file.p ? p->tls_ca_file : PG_STR("");
     pub->tls_ca_pem = p->tls_ca_pem.p ? p->tls_ca_pem : PG_STR("");
     pub->max_response_bytes = p->max_response_bytes;
+    pub->http1_curl = p->http1_client == 1;
     out->vt = vt;
     out->models = p->models.s;
     out->nmodels = p->models.n;

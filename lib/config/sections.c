@@ -64,6 +64,10 @@ static const pg_cfg_field_t provider_tls_fields[] = {
 static const pg_cfg_table_t provider_tls_table =
     PG_CFG_TABLE(provider_tls_fields, pg_cfg_provider_raw_t, NULL);
 
+/* Which client serves http:// base URLs (https:// is always libcurl). */
+static const pg_cfg_enum_t http1_client_enum[] = {
+    {"native", 0}, {"curl", 1}, {NULL, 0}};
+
 static void provider_init(void *item)
 {
     pg_cfg_provider_raw_t *p = item;
@@ -97,6 +101,8 @@ static const pg_cfg_field_t provider_fields[] = {
      .sub = &provider_tls_table},
     F("max_response_bytes", PG_CFG_SIZE, pg_cfg_provider_raw_t,
       max_response_bytes),
+    F_ENUM("http1_client", pg_cfg_provider_raw_t, http1_client,
+           http1_client_enum),
 };
 static const pg_cfg_table_t provider_table =
     PG_CFG_TABLE(provider_fields, pg_cfg_provider_raw_t, provider_init);

@@ -27,6 +27,7 @@ typedef struct pg_cfg_provider_raw {
     pg_str_t tls_ca_file;  /* tls.ca_file; p NULL: the system CA store */
     pg_str_t tls_ca_pem;   /* its contents, read by build.c */
     uint64_t max_response_bytes;
+    int http1_client;      /* http1_client: 0 native, 1 curl */
 } pg_cfg_provider_raw_t;
 
 typedef struct pg_cfg_rule_raw {
