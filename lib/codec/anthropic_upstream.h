@@ -27,7 +27,10 @@ typedef struct pg_anthropic_req_opts {
  * tool_use (arguments parsed as the input object) / tool_result (is_error)
  * / thinking (signature byte-exact) / redacted_thinking, tools with
  * input_schema, tool_choice (auto/any/tool/none), stop_sequences,
- * temperature, top_p, top_k, max_tokens, metadata.user_id, stream.
+ * temperature, top_p, top_k, max_tokens, metadata.user_id, stream;
+ * reasoning_effort low / medium / high -> thinking with a budget of
+ * 2048 / 8192 / 24576 tokens (see thinking_budget in the .c for when it
+ * is left out and how max_tokens makes room for it).
  * PG_OK, PG_ENOMEM, PG_ETOOBIG, or PG_EUNSUPPORTED (*why names what, e.g.
  * tool arguments that are not a JSON object, with the call id; *why is
  * static or a per-thread buffer valid until the next call on the thread).

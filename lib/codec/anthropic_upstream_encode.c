@@ -467,6 +467,39 @@ static int encode_sampling(pg_buf_t *b, const pg_request_t *q,
     return PG_OK;
 }
 
+/* Extended thinking for a reasoning effort: the budget of each level sits
+ * in the band the Anthropic decoder maps back to that level (low up to
+ * 4096, medium up to 16384, high above), so the level survives a round
+ * trip. 0: no thinking (no effort, "minimal"/"none", an unknown level, or
+ * a request thinking cannot go with: the API refuses thinking together
+ * with temperature, top_k, top_p below 0.95 or a forced tool, and what
+ * the client set explicitly wins). *max_tokens includes the budget: it
+ * grows by it when the client set no limit, else the budget is cut to
+ * half the client's limit (none below the API's 1024 minimum). */
+static int64_t thinking_budget(const pg_request_t *q, int64_t *max_tokens)
+{
+    static const struct {
+        const char *effort;
+        int64_t budget;
+    } levels[] = {{"low", 2048}, {"medium", 8192}, {"high", 24576}};
+    int64_t budget = 0;
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (pg_str_eqc(q->reasoning_effort, levels[i].effort))
+            budget = levels[i].budget;
+    if (budget == 0 || (q->set & (PG_SET_TEMPERATURE | PG_SET_TOP_K)) ||
+        ((q->set & PG_SET_TOP_P) && q->top_p < 0.95) ||
+        q->tool_choice == PG_TOOL_CHOICE_REQUIRED ||
+        q->tool_choice == PG_TOOL_CHOICE_NAMED)
+        return 0;
+    if (!(q->set & PG_SET_MAX_TOKENS)) {
+        *max_tokens += budget;
+        return budget;
+    }
+    if (budget >= *max_tokens)
+        budget = *max_tokens / 2;
+    return budget >= 1024 ? budget : 0;
+}
+
 static int encode_request(struct enc *e, const pg_request_t *q,
                           const pg_anthropic_req_opts_t *o)
 {
@@ -476,10 +509,17 @@ static int encode_request(struct enc *e, const pg_request_t *q,
     int rc;
     if (q->set & PG_SET_MAX_TOKENS)
         max_tokens = q->max_tokens;
+    int64_t budget = thinking_budget(q, &max_tokens);
     if ((rc = pg_buf_append_char(b, '{')) ||
         (rc = key_str(b, false, "model", q->model)) ||
         (rc = pg_json_append_key(b, true, "max_tokens")) ||
         (rc = pg_json_append_i64(b, max_tokens)))
+        return rc;
+    if (budget > 0 &&
+        ((rc = pg_buf_append_cstr(b, ",\"thinking\":{\"type\":\"enabled\","
+                                     "\"budget_tokens\":")) ||
+         (rc = pg_json_append_i64(b, budget)) ||
+         (rc = pg_buf_append_char(b, '}'))))
         return rc;
     if (q->nsystem > 0 && (rc = encode_system(e, q)))
         return rc;
