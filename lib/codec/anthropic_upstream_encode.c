@@ -472,10 +472,31 @@ static int encode_sampling(pg_buf_t *b, const pg_request_t *q,
  * 4096, medium up to 16384, high above), so the level survives a round
  * trip. 0: no thinking (no effort, "minimal"/"none", an unknown level, or
  * a request thinking cannot go with: the API refuses thinking together
- * with temperature, top_k, top_p below 0.95 or a forced tool, and what
- * the client set explicitly wins). *max_tokens includes the budget: it
+ * with temperature, top_k, top_p below 0.95, a forced tool, or a tool
+ * call in the history without its thinking block; what the client set
+ * explicitly wins). *max_tokens includes the budget: it
  * grows by it when the client set no limit, else the budget is cut to
  * half the client's limit (none below the API's 1024 minimum). */
+/* True when an assistant turn calls a tool without the thinking block
+ * that, with thinking on, the API requires before it (an OpenAI client
+ * has no way to send thinking back). */
+static bool tool_turn_without_thinking(const pg_request_t *q)
+{
+    for (size_t i = 0; i < q->nmessages; i++) {
+        const pg_message_t *m = &q->messages[i];
+        bool calls = false, thinks = false;
+        for (size_t k = 0; m->role == PG_ROLE_ASSISTANT && k < m->nparts;
+             k++) {
+            calls |= m->parts[k].kind == PG_PART_TOOL_CALL;
+            thinks |= m->parts[k].kind == PG_PART_THINKING ||
+                      m->parts[k].kind == PG_PART_REDACTED_THINKING;
+        }
+        if (calls && !thinks)
+            return true;
+    }
+    return false;
+}
+
 static int64_t thinking_budget(const pg_request_t *q, int64_t *max_tokens)
 {
     static const struct {
@@ -489,7 +510,8 @@ static int64_t thinking_budget(const pg_request_t *q, int64_t *max_tokens)
     if (budget == 0 || (q->set & (PG_SET_TEMPERATURE | PG_SET_TOP_K)) ||
         ((q->set & PG_SET_TOP_P) && q->top_p < 0.95) ||
         q->tool_choice == PG_TOOL_CHOICE_REQUIRED ||
-        q->tool_choice == PG_TOOL_CHOICE_NAMED)
+        q->tool_choice == PG_TOOL_CHOICE_NAMED ||
+        tool_turn_without_thinking(q))
         return 0;
     if (!(q->set & PG_SET_MAX_TOKENS)) {
         *max_tokens += budget;
