@@ -1130,6 +1130,58 @@ static void test_openai_overloaded_is_529(void **state)
     fu_stop(fu);
 }
 
+/* The OpenAI frontdoor mixes dialects per provider the same way: its
+ * passthrough to an OpenAI-type provider fails over to an anthropic one
+ * with a translation; n > 1, which the translation cannot carry, skips
+ * it. */
+static void test_openai_passthrough_fails_over_to_anthropic(void **state)
+{
+    (void)state;
+    fu_t *oa = fu_start(), *an = fu_start();
+    fu_push(oa, fu_openai_server_error());
+    fu_push(an, fu_anthropic_message(&(fu_llm_opts_t){.text = "from claude"}));
+    char *p1 = provider_yaml("oa", "openai", oa, "max_retries: 0");
+    char *p2 = provider_yaml("claude", "anthropic", an, NULL);
+    char *ps = tc_xasprintf("%s%s", p1, p2);
+    fx_t *f = gw_start(ps, NULL, "oa\n  failover: {oa: [claude]}");
+    const char *body = "{\"model\":\"gpt-4o-mini\",\"x_odd\": 1,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    tc_response_t r;
+    request(f, "POST", "/openai/v1/chat/completions", body, NULL, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    cJSON *j = json_of(&r);
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(j, "choices"), 0), "message");
+    assert_string_equal(jstr(m, "content"), "from claude");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    fu_request_t *rq = fu_request(oa, 0);
+    assert_string_equal(rq->body, body); /* the client's bytes */
+    fu_request_free(rq);
+    rq = fu_request(an, 0);
+    assert_string_equal(rq->path, "/v1/messages");
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_string_equal(jstr(sent, "model"), "gpt-4o-mini");
+    assert_null(cJSON_GetObjectItem(sent, "x_odd"));
+    assert_non_null(cJSON_GetObjectItem(sent, "max_tokens"));
+    cJSON_Delete(sent);
+    fu_request_free(rq);
+
+    request(f, "POST", "/openai/v1/chat/completions",
+            "{\"model\":\"gpt-4o-mini\",\"n\":2,\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"hi\"}]}", NULL, &r);
+    assert_int_equal(r.status, 500);
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(an), 1);
+    gw_stop(f);
+    free(ps);
+    free(p1);
+    free(p2);
+    fu_stop(oa);
+    fu_stop(an);
+}
+
 /* ---- count_tokens forwarding ---------------------------------------------------- */
 
 #define COUNT_TOKENS "/anthropic/v1/messages/count_tokens"
@@ -1304,6 +1356,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_failover_translates),
         cmocka_unit_test(test_translated_document_block_400),
         cmocka_unit_test(test_openai_overloaded_is_529),
+        cmocka_unit_test(test_openai_passthrough_fails_over_to_anthropic),
         cmocka_unit_test(test_count_tokens_forwarded),
         cmocka_unit_test(test_count_tokens_failover_and_estimate),
     };
