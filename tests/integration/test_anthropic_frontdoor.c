@@ -121,6 +121,19 @@ static bool log_has(fx_t *f, const char *needle)
     return false;
 }
 
+/* Waits for one log line holding every needle (NULL-ended). */
+static bool log_has_all(fx_t *f, const char *const *needles)
+{
+    for (int i = 0; i < 500; i++) {
+        char *line = tc_log_find(&f->log, needles);
+        free(line);
+        if (line != NULL)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
 static const char *body_of(const tc_response_t *r)
 {
     return r->body.p ? r->body.p : "";
@@ -816,15 +829,7 @@ static void test_passthrough_non_stream_byte_identical(void **state)
         "\"provider\":\"claude\"", "\"input_tokens\":321",
         "\"output_tokens\":45", "\"response_id\":\"msg_01PassThrough\"",
         "\"served_model\":\"claude-sonnet-4-20250514\"", NULL};
-    bool found = false;
-    for (int i = 0; i < 500 && !found; i++) {
-        char *line = tc_log_find(&f->log, want_log);
-        found = line != NULL;
-        free(line);
-        if (!found)
-            usleep(10000);
-    }
-    assert_true(found);
+    assert_true(log_has_all(f, want_log));
 
     /* When routing keeps the model, not one byte changes. */
     fu_push(fu, exact_json(200, passthrough_answer));
@@ -914,15 +919,7 @@ static void test_passthrough_stream_event_by_event(void **state)
     static const char *const want_log[] = {
         "\"stream\":1", "\"input_tokens\":77", "\"output_tokens\":19",
         "\"response_id\":\"msg_01Stream\"", NULL};
-    bool found = false;
-    for (int i = 0; i < 500 && !found; i++) {
-        char *line = tc_log_find(&f->log, want_log);
-        found = line != NULL;
-        free(line);
-        if (!found)
-            usleep(10000);
-    }
-    assert_true(found);
+    assert_true(log_has_all(f, want_log));
     tc_bytes_free(&all);
     gw_stop(f);
     free(p);
