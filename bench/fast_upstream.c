@@ -1,9 +1,13 @@
-/* fast_upstream.c: the fake OpenAI upstream of `make bench` (proxy lane).
- * A single-threaded HTTP/1.1 keep-alive server on one libuv loop with
- * llhttp. POST /v1/chat/completions is answered at once with a fixed
- * chat.completion, or, when the body has "stream":true, with a fixed SSE
- * stream (chunked) of a role chunk, N content chunks, a finish chunk, a
- * usage chunk when the body asks for include_usage, and data: [DONE].
+/* fast_upstream.c: the fake OpenAI and Anthropic upstream of `make bench`
+ * (proxy and translation lanes). A single-threaded HTTP/1.1 keep-alive
+ * server on one libuv loop with llhttp. POST /v1/chat/completions is
+ * answered at once with a fixed chat.completion, or, when the body has
+ * "stream":true, with a fixed SSE stream (chunked) of a role chunk, N
+ * content chunks, a finish chunk, a usage chunk when the body asks for
+ * include_usage, and data: [DONE]. POST /v1/messages is answered the
+ * Anthropic way: a fixed message, or the event stream message_start,
+ * content_block_start, N content_block_delta, content_block_stop,
+ * message_delta, message_stop.
  * Every response is built once at start-up, so answering is one write of
  * static bytes; with --chunk-delay-ms the stream's events go out one per
  * timer tick instead (the slow-stream lane).
@@ -49,6 +53,8 @@ struct upstream {
     struct resp whole;          /* chat.completion */
     struct resp stream;         /* SSE without the usage chunk */
     struct resp stream_usage;   /* SSE with it */
+    struct resp message;        /* Anthropic message */
+    struct resp message_stream; /* Anthropic event stream */
     struct resp not_found;
     struct resp bad_request;
     char *arena;                /* owned: the bytes the bufs point into */
@@ -144,16 +150,77 @@ static int build_fixed(struct upstream *up, struct resp *r, int status,
     return rc;
 }
 
-/* One SSE event as one HTTP chunk: "<hex>\r\ndata: <json>\n\n\r\n". */
-static int stream_event(struct upstream *up, struct resp *r,
-                        const char *json)
+/* One SSE event as one HTTP chunk: "<hex>\r\n[event: <name>\n]data:
+ * <json>\n\n\r\n". name NULL: no event line (OpenAI's streams). */
+static int sse_event(struct upstream *up, struct resp *r, const char *name,
+                     const char *json)
 {
+    char ev[64] = "";
     char buf[1024];
-    size_t dlen = strlen("data: ") + strlen(json) + 2;
-    int n = snprintf(buf, sizeof buf, "%zx\r\ndata: %s\n\n\r\n", dlen, json);
+    size_t dlen;
+    int n;
+    if (name != NULL)
+        snprintf(ev, sizeof ev, "event: %s\n", name);
+    dlen = strlen(ev) + strlen("data: ") + strlen(json) + 2;
+    n = snprintf(buf, sizeof buf, "%zx\r\n%sdata: %s\n\n\r\n", dlen, ev,
+                 json);
     if (n < 0 || (size_t)n >= sizeof buf)
         return -EINVAL;
     return resp_piece(up, r, buf, (size_t)n);
+}
+
+static int stream_event(struct upstream *up, struct resp *r,
+                        const char *json)
+{
+    return sse_event(up, r, NULL, json);
+}
+
+static const char sse_head[] =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream\r\n"
+    "Cache-Control: no-cache\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+static const char chunked_end[] = "0\r\n\r\n";
+
+/* The Anthropic event stream of one text block of up->chunks deltas,
+ * shaped as the Messages streaming reference shows it. */
+static int build_message_stream(struct upstream *up, struct resp *r)
+{
+    char json[512];
+    int rc = resp_init(r, up->chunks + 8);
+    if (rc == 0)
+        rc = resp_piece(up, r, sse_head, sizeof sse_head - 1);
+    if (rc == 0)
+        rc = sse_event(up, r, "message_start",
+            "{\"type\":\"message_start\",\"message\":{\"id\":"
+            "\"msg_fast\",\"type\":\"message\",\"role\":\"assistant\","
+            "\"content\":[],\"model\":\"fast-upstream\",\"stop_reason\":"
+            "null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
+            "\"output_tokens\":1}}}");
+    if (rc == 0)
+        rc = sse_event(up, r, "content_block_start",
+            "{\"type\":\"content_block_start\",\"index\":0,"
+            "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
+    for (unsigned i = 0; rc == 0 && i < up->chunks; i++) {
+        snprintf(json, sizeof json, "{\"type\":\"content_block_delta\","
+                 "\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                 "\"text\":\"tok%u \"}}", i);
+        rc = sse_event(up, r, "content_block_delta", json);
+    }
+    if (rc == 0)
+        rc = sse_event(up, r, "content_block_stop",
+            "{\"type\":\"content_block_stop\",\"index\":0}");
+    if (rc == 0) {
+        snprintf(json, sizeof json, "{\"type\":\"message_delta\",\"delta\":"
+                 "{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+                 "\"usage\":{\"output_tokens\":%u}}", up->chunks);
+        rc = sse_event(up, r, "message_delta", json);
+    }
+    if (rc == 0)
+        rc = sse_event(up, r, "message_stop", "{\"type\":\"message_stop\"}");
+    if (rc == 0)
+        rc = resp_piece(up, r, chunked_end, sizeof chunked_end - 1);
+    return rc;
 }
 
 #define CHUNK_PRE "{\"id\":\"chatcmpl-fast\",\"object\":\"chat.completion.chunk\"," \
@@ -161,17 +228,12 @@ static int stream_event(struct upstream *up, struct resp *r,
 
 static int build_stream(struct upstream *up, struct resp *r, bool usage)
 {
-    static const char head[] =
-        "HTTP/1.1 200 OK\r\n"
-        "Content-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n";
     /* The last event and the chunked terminator. */
     static const char done[] = "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n";
     char json[512];
     int rc = resp_init(r, up->chunks + 7);
     if (rc == 0)
-        rc = resp_piece(up, r, head, sizeof head - 1);
+        rc = resp_piece(up, r, sse_head, sizeof sse_head - 1);
     if (rc == 0)
         rc = stream_event(up, r, CHUNK_PRE "[{\"index\":0,\"delta\":"
                           "{\"role\":\"assistant\",\"content\":\"\"},"
@@ -198,7 +260,7 @@ static int build_stream(struct upstream *up, struct resp *r, bool usage)
 static int build_all(struct upstream *up)
 {
     int rc;
-    up->arena_cap = 4096 + (size_t)(up->chunks + 8) * 2 * 256;
+    up->arena_cap = 8192 + (size_t)(up->chunks + 8) * 3 * 256;
     up->arena = pg__malloc(up->arena_cap);
     if (up->arena == NULL)
         return -ENOMEM;
@@ -212,7 +274,18 @@ static int build_all(struct upstream *up)
     if (rc == 0)
         rc = build_fixed(up, &up->not_found, 404, "Not Found",
             "{\"error\":{\"message\":\"fast_upstream serves only POST "
-            "/v1/chat/completions\",\"type\":\"invalid_request_error\"}}");
+            "/v1/chat/completions and /v1/messages\","
+            "\"type\":\"invalid_request_error\"}}");
+    if (rc == 0)
+        rc = build_fixed(up, &up->message, 200, "OK",
+            "{\"id\":\"msg_fast\",\"type\":\"message\",\"role\":"
+            "\"assistant\",\"model\":\"fast-upstream\",\"content\":"
+            "[{\"type\":\"text\",\"text\":\"Hello benchmark, this is the "
+            "fast upstream.\"}],\"stop_reason\":\"end_turn\","
+            "\"stop_sequence\":null,\"usage\":{\"input_tokens\":19,"
+            "\"output_tokens\":9}}");
+    if (rc == 0)
+        rc = build_message_stream(up, &up->message_stream);
     if (rc == 0)
         rc = build_fixed(up, &up->bad_request, 413, "Payload Too Large",
             "{\"error\":{\"message\":\"body over 64 KiB\","
@@ -228,6 +301,8 @@ static int build_all(struct upstream *up)
     resp_fix(up, &up->bad_request);
     resp_fix(up, &up->stream);
     resp_fix(up, &up->stream_usage);
+    resp_fix(up, &up->message);
+    resp_fix(up, &up->message_stream);
     return 0;
 }
 
@@ -349,9 +424,14 @@ static bool body_flag(const struct conn *c, const char *key)
     return false;
 }
 
+static bool url_is(const struct conn *c, const char *path)
+{
+    size_t n = strlen(path);
+    return c->url_len == n && memcmp(c->url, path, n) == 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
-    static const char path[] = "/v1/chat/completions";
     struct conn *c = p->data;
     struct upstream *up = c->up;
     const struct resp *r;
@@ -360,14 +440,19 @@ static int on_message_complete(llhttp_t *p)
     c->close_after = !llhttp_should_keep_alive(p);
     if (c->body_too_big)
         r = &up->bad_request;
-    else if (p->method != HTTP_POST || c->url_len != sizeof path - 1 ||
-             memcmp(c->url, path, sizeof path - 1) != 0)
+    else if (p->method != HTTP_POST)
         r = &up->not_found;
-    else if ((stream = body_flag(c, "\"stream\"")))
-        r = body_flag(c, "\"include_usage\"") ? &up->stream_usage
-                                              : &up->stream;
+    else if (url_is(c, "/v1/chat/completions")) {
+        if ((stream = body_flag(c, "\"stream\"")))
+            r = body_flag(c, "\"include_usage\"") ? &up->stream_usage
+                                                  : &up->stream;
+        else
+            r = &up->whole;
+    } else if (url_is(c, "/v1/messages"))
+        r = (stream = body_flag(c, "\"stream\"")) ? &up->message_stream
+                                                  : &up->message;
     else
-        r = &up->whole;
+        r = &up->not_found;
     c->url_len = 0;
     c->body_len = 0;
     c->body_too_big = false;

@@ -30,7 +30,7 @@ start_upstream "$BUILD/slow_upstream.port" --chunks "$CHUNKS" --chunk-delay-ms "
 slow_port=$UP_PORT
 
 gw_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-sed -e "s/workers: 1/workers: $WORKERS/" -e "s/FAST_PORT/$fast_port/" \
+sed -e "s/workers: 1/workers: $WORKERS/" -e "s/FAST_PORT/$fast_port/g" \
   -e "s/SLOW_PORT/$slow_port/" bench/proxy.yaml >"$BUILD/proxy.yaml"
 "$BUILD/polyglot-gw" --config "$BUILD/proxy.yaml" --port "$gw_port" 2>/dev/null &
 gw_pid=$!
@@ -60,12 +60,13 @@ per_req() { # ticks_before ticks_after requests -> microseconds
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 calc() { awk "BEGIN{ printf \"%.1f\", $1 }"; }
 
-# wrk_run NAME CONNS THREADS SECS URL: wrk with bench/chat.lua; sets
+# wrk_run NAME CONNS THREADS SECS URL [LUA]: wrk with LUA (default
+# bench/chat.lua); sets
 # W_RPS W_P50 W_P99 (us) W_GWCPU W_UPCPU (us per request) and prints a row.
 wrk_run() {
-  local name=$1 c=$2 t=$3 secs=$4 url=$5 out reqs g0 g1 u0 u1 errs
+  local name=$1 c=$2 t=$3 secs=$4 url=$5 lua=${6:-bench/chat.lua} out reqs g0 g1 u0 u1 errs
   g0=$(ticks_of "$gw_pid"); u0=$(ticks_of "$fast_pid")
-  out=$(wrk -t"$t" -c"$c" -d"${secs}s" --latency -s bench/chat.lua "$url")
+  out=$(wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$lua" "$url")
   g1=$(ticks_of "$gw_pid"); u1=$(ticks_of "$fast_pid")
   reqs=$(echo "$out" | awk '/requests in/{print $1}')
   W_RPS=$(echo "$out" | awk '/Requests\/sec/{print $2}')
@@ -78,14 +79,17 @@ wrk_run() {
     "$name" "$W_RPS" "$W_P50" "$W_P99" "$W_GWCPU" "$W_UPCPU" "$errs"
 }
 
-# stream_run NAME PORT PATH: stream_client at one connection; sets S_*
-# (ttfb_p50 ttfb_p99 total_p50 total_p99 events, microseconds) and the
-# gateway's CPU per request over the run (S_GWCPU) and prints a row.
+# stream_run NAME PORT PATH [ARGS...]: stream_client at one connection
+# (with --usage, or with ARGS when given); sets S_* (ttfb_p50 ttfb_p99
+# total_p50 total_p99 events, microseconds) and the gateway's CPU per
+# request over the run (S_GWCPU) and prints a row.
 stream_run() {
   local name=$1 p=$2 path=$3 out g0 g1
+  shift 3
+  [ $# -gt 0 ] || set -- --usage
   g0=$(ticks_of "$gw_pid")
   out=$("$BUILD/bench/stream_client" --port "$p" --path "$path" \
-    --requests "$STREAM_REQUESTS" --usage --timeout-s 120) || true
+    --requests "$STREAM_REQUESTS" --timeout-s 120 "$@") || true
   g1=$(ticks_of "$gw_pid")
   kv() { echo "$out" | tr ' ' '\n' | awk -F= -v k="$1" '$1==k{print $2}'; }
   S_OK=$(kv ok); S_TTFB50=$(kv ttfb_p50); S_TTFB99=$(kv ttfb_p99)
@@ -132,6 +136,7 @@ done
 m_dttfb=$(echo "$dttfb" | median); m_gttfb=$(echo "$gttfb" | median)
 m_dtot=$(echo "$dtot" | median); m_gtot=$(echo "$gtot" | median)
 m_gcpu=$(echo "$gcpu" | median)
+pass_stream_cpu=$m_gcpu
 echo "median ttfb p50: direct $m_dttfb us, gateway $m_gttfb us, added $(calc "$m_gttfb - $m_dttfb") us"
 echo "median total p50: direct $m_dtot us, gateway $m_gtot us, added $(calc "$m_gtot - $m_dtot") us"
 echo "added per chunk after the first byte: $(calc "(($m_gtot - $m_gttfb) - ($m_dtot - $m_dttfb)) / $events") us (wall, $events events)"

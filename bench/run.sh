@@ -27,9 +27,16 @@
 #   - with BENCH_SLOW_STREAMS=N (e.g. 5000): N concurrent streams with a
 #     per-chunk delay, all opened at once; how many completed, how many
 #     were open together, RSS during and after
+#
+# Translation lanes (bench/translate_lane.sh, on the proxy lane's gateway
+# and upstream): OpenAI client -> Anthropic-type provider, Anthropic
+# client -> OpenAI-type, and Anthropic -> Anthropic, non-stream and
+# streamed; CPU per request as a ratio to the passthrough lane's, added
+# time per chunk against the same upstream stream read directly.
 # Environment: BENCH_BUILD, BENCH_SECONDS, BENCH_LONG_SECONDS, BENCH_CONNS,
 # BENCH_THREADS, BENCH_WORKERS, BENCH_MOCK=0 (skip the mock lane),
-# BENCH_PROXY=0 (skip the proxy lane), BENCH_LAT_SECONDS, BENCH_LAT_ROUNDS,
+# BENCH_PROXY=0 (skip the proxy and translation lanes), BENCH_TRANSLATE=0
+# (skip the translation lanes), BENCH_LAT_SECONDS, BENCH_LAT_ROUNDS,
 # BENCH_CHUNKS, BENCH_STREAM_REQUESTS, BENCH_SLOW_STREAMS,
 # BENCH_SLOW_DELAY_MS.
 set -euo pipefail
@@ -112,5 +119,6 @@ kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 
 [ "${BENCH_PROXY:-1}" != 0 ] || exit 0
 source bench/proxy_lane.sh
+[ "${BENCH_TRANSLATE:-1}" = 0 ] || source bench/translate_lane.sh
 # The lanes print figures and assert nothing: the run itself succeeded.
 exit 0

@@ -3,11 +3,14 @@
  * chat-completion POSTs on each (one at a time per connection), parses
  * the responses with llhttp and times each one: time to the first body
  * byte (TTFB) and to the end of the message, counting the SSE events
- * ("data: " lines) and checking the stream ended with data: [DONE].
+ * ("data: " lines) and checking the stream ended with data: [DONE]. With
+ * --anthropic it speaks the Messages API instead: an Anthropic request body
+ * (top-level system, max_tokens) and a stream that must end with
+ * event: message_stop.
  *
  *   stream_client --port N [--host 127.0.0.1] [--path /v1/chat/completions]
  *                 [--model M] [--conns 1] [--requests 100] [--no-stream]
- *                 [--usage] [--timeout-s 60]
+ *                 [--usage] [--anthropic] [--timeout-s 60]
  *
  * Prints one line of key=value figures (microseconds):
  *   ok= failed= events= ttfb_p50= ttfb_p99= total_p50= total_p99=
@@ -33,6 +36,7 @@ struct client {
     uv_loop_t *loop;
     struct sockaddr_in addr;
     uv_buf_t request;            /* the whole request, sent as is */
+    const char *end_marker;      /* what ends a good stream */
     bool stream;
     uint64_t conns, per_conn;
     uint64_t done, ok, failed, events;
@@ -134,7 +138,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
             c->cl->max_open = c->cl->open_now;
     }
     c->events += count_pattern("data: ", &c->data_match, at, n);
-    if (count_pattern("data: [DONE]", &c->done_match, at, n) > 0)
+    if (count_pattern(c->cl->end_marker, &c->done_match, at, n) > 0)
         c->saw_done = true;
     return 0;
 }
@@ -147,7 +151,7 @@ static int on_message_complete(llhttp_t *p)
     bool keep = llhttp_should_keep_alive(p);
     if (!ok && c->cl->failed < 5)
         fprintf(stderr, "stream_client: status %d, %s\n", p->status_code,
-                c->saw_done ? "ended" : "no [DONE]");
+                c->saw_done ? "ended" : "no end marker");
     finish_one(c, ok);
     if (!keep) {
         conn_fail(c);
@@ -254,16 +258,22 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static char *build_request(const char *host, uint64_t port, const char *path,
                            const char *model, bool stream, bool usage,
-                           size_t *len)
+                           bool anthropic, size_t *len)
 {
     char body[512];
     char *req;
-    int bn = snprintf(body, sizeof body,
-        "{\"model\":\"%s\",\"messages\":[{\"role\":\"system\",\"content\":"
-        "\"You are terse.\"},{\"role\":\"user\",\"content\":\"Say hello to "
-        "the benchmark in a few words please\"}]%s%s}",
-        model, stream ? ",\"stream\":true" : "",
-        usage ? ",\"stream_options\":{\"include_usage\":true}" : "");
+    int bn = anthropic
+        ? snprintf(body, sizeof body,
+            "{\"model\":\"%s\",\"max_tokens\":256,\"system\":\"You are "
+            "terse.\",\"messages\":[{\"role\":\"user\",\"content\":\"Say "
+            "hello to the benchmark in a few words please\"}]%s}",
+            model, stream ? ",\"stream\":true" : "")
+        : snprintf(body, sizeof body,
+            "{\"model\":\"%s\",\"messages\":[{\"role\":\"system\",\"content\":"
+            "\"You are terse.\"},{\"role\":\"user\",\"content\":\"Say hello to "
+            "the benchmark in a few words please\"}]%s%s}",
+            model, stream ? ",\"stream\":true" : "",
+            usage ? ",\"stream_options\":{\"include_usage\":true}" : "");
     size_t cap = (size_t)bn + 512;
     int n;
     if (bn < 0 || (size_t)bn >= sizeof body)
@@ -274,9 +284,10 @@ static char *build_request(const char *host, uint64_t port, const char *path,
     n = snprintf(req, cap,
                  "POST %s HTTP/1.1\r\nHost: %s:%" PRIu64 "\r\n"
                  "Content-Type: application/json\r\n"
-                 "Authorization: Bearer bench\r\n"
+                 "Authorization: Bearer bench\r\n%s"
                  "Content-Length: %d\r\n\r\n%s",
-                 path, host, port, bn, body);
+                 path, host, port,
+                 anthropic ? "anthropic-version: 2023-06-01\r\n" : "", bn, body);
     *len = (size_t)n;
     return req;
 }
@@ -287,7 +298,7 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *path = "/v1/chat/completions";
     const char *model = "fast-upstream";
     uint64_t port = 0, timeout_s = 60;
-    bool usage = false;
+    bool usage = false, anthropic = false;
     struct conn *conns;
     uint64_t n;
     int rc = 0;
@@ -299,6 +310,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-stream") == 0) {
             cl.stream = false;
+            continue;
+        }
+        if (strcmp(a, "--anthropic") == 0) {
+            anthropic = true;
             continue;
         }
         if (strcmp(a, "--usage") == 0) {
@@ -320,7 +335,7 @@ int main(int argc, char **argv)
                      parse_u64(v, &timeout_s) == 0)))) {
             fprintf(stderr, "usage: stream_client --port N [--host H] "
                     "[--path P] [--model M] [--conns C] [--requests R] "
-                    "[--no-stream] [--usage] [--timeout-s T]\n");
+                    "[--no-stream] [--usage] [--anthropic] [--timeout-s T]\n");
             return 2;
         }
         i++;
@@ -337,8 +352,9 @@ int main(int argc, char **argv)
 
     n = cl.conns * cl.per_conn;
     cl.loop = uv_default_loop();
+    cl.end_marker = anthropic ? "event: message_stop" : "data: [DONE]";
     cl.request.base = build_request(host, port, path, model, cl.stream, usage,
-                                    &cl.request.len);
+                                    anthropic, &cl.request.len);
     cl.ttfb = pg__calloc(n, sizeof *cl.ttfb);
     cl.total = pg__calloc(n, sizeof *cl.total);
     conns = pg__calloc(cl.conns, sizeof *conns);
