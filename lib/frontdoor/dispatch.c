@@ -6,6 +6,7 @@
 
 #include "base/str.h"
 #include "base/time.h"
+#include "codec/anthropic_messages.h"
 #include "frontdoor/frontdoor.h"
 
 void pg_dispatch_init(pg_dispatch_t *d, uv_loop_t *loop, const pg_logger_t *log,

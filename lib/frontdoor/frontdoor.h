@@ -69,12 +69,6 @@ void pg_openai_respond_error_h(pg_http_req_t *req, int status,
  * other endpoints and 405 for a wrong method. */
 void pg_frontdoor_anthropic_handle(pg_fd_ctx_t *ctx);
 
-/* The Anthropic error type for an HTTP status: 400 invalid_request_error,
- * 401 authentication_error, 403 permission_error, 404 not_found_error,
- * 413 request_too_large, 429 rate_limit_error, 504 timeout_error, 529
- * overloaded_error, other 5xx api_error. */
-pg_str_t pg_anthropic_error_type(int status);
-
 /* Writes an Anthropic-shaped error body
  * {"type":"error","error":{"type","message"}} into arena. */
 pg_str_t pg_anthropic_error_body(pg_arena_t *arena, pg_str_t type,
