@@ -990,6 +990,34 @@ static void test_passthrough_errors_relayed(void **state)
     fu_stop(fu);
 }
 
+/* A passthrough provider retries before the first byte like any other:
+ * the same bytes go out again, and the client sees only the success. */
+static void test_passthrough_retry_then_success(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_overloaded());
+    fu_push(fu, fu_anthropic_rate_limited(0));
+    fu_push(fu, exact_json(200, passthrough_answer));
+    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 2");
+    fx_t *f = gw_start(p, NULL, "claude");
+    tc_response_t r;
+    post(f, passthrough_body, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    assert_string_equal(body_of(&r), passthrough_answer);
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(fu), 3);
+    for (size_t i = 0; i < 3; i++) {
+        fu_request_t *rq = fu_request(fu, i);
+        assert_string_equal(rq->body, passthrough_body);
+        fu_request_free(rq);
+    }
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
 /* A chain anthropic -> openai-compatible: passthrough for the first,
  * translation for the second once the first failed before any byte; a
  * document block the second cannot take leaves the first's failure. */
@@ -1350,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_non_stream_byte_identical),
         cmocka_unit_test(test_passthrough_stream_event_by_event),
         cmocka_unit_test(test_passthrough_errors_relayed),
+        cmocka_unit_test(test_passthrough_retry_then_success),
         cmocka_unit_test(test_passthrough_failover_translates),
         cmocka_unit_test(test_translated_document_block_400),
         cmocka_unit_test(test_openai_overloaded_is_529),
