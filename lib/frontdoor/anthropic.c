@@ -192,7 +192,8 @@ static int stream_event(struct ant_msg *st, const pg_event_t *ev)
         stream_fail(st, 500, T_API, pg_str_c(pg_strerror(rc)));
         return PG_OK;
     }
-    return pg_fd_stream_flush(&st->out);
+    /* The events of one upstream read go to the client in one write. */
+    return pg_fd_stream_push(&st->out);
 }
 
 static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)

@@ -146,12 +146,12 @@ static int stream_event(struct oai_chat *st, const pg_event_t *ev)
         stream_fail(st, PG_STR("server_error"), pg_str_c(pg_strerror(rc)));
         return PG_OK;
     }
-    return pg_fd_stream_flush(&st->out);
+    /* The events of one upstream read go to the client in one write. */
+    return pg_fd_stream_push(&st->out);
 }
 
 static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
 {
-    pg_http_req_t *req = st->ctx->req;
     if (!st->out.started) {
         if (st->broken)
             return; /* already answered with an error */
@@ -175,7 +175,9 @@ static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
         stream_fail(st, PG_STR("server_error"),
                     PG_STR("The provider ended the stream early."));
     } else if (st->enc.state == PG_OAI_STREAM_DONE) {
-        (void)pg_http_stream_write(req, PG_STR("data: [DONE]\n\n"));
+        /* After what waits for the turn's end. */
+        (void)pg_fd_stream_flush(&st->out);
+        (void)pg_http_stream_write(st->ctx->req, PG_STR("data: [DONE]\n\n"));
     }
     pg_fd_stream_end(&st->out);
 }

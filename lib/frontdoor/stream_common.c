@@ -100,19 +100,41 @@ void pg_fd_stream_init(pg_fd_stream_t *s, pg_fd_ctx_t *ctx,
     s->ping = ping;
     pg_buf_init(&s->sse, max);
     s->ka = NULL;
+    s->turn = NULL;
     s->started = false;
     s->waiting = false;
+    s->paused = false;
+}
+
+struct pg_fd_turn {
+    uv_check_t check;
+    pg_fd_stream_t *s; /* NULL once the stream is gone */
+};
+
+static void on_turn_closed(uv_handle_t *h)
+{
+    pg__free(pg_container_of((uv_check_t *)h, pg_fd_turn_t, check));
 }
 
 void pg_fd_stream_destroy(pg_fd_stream_t *s)
 {
     pg_buf_free(&s->sse);
     pg_fd_keepalive_close(&s->ka);
+    if (s->turn != NULL) {
+        s->turn->s = NULL;
+        uv_close((uv_handle_t *)&s->turn->check, on_turn_closed);
+        s->turn = NULL;
+    }
 }
 
 static void on_client_drained(void *ud)
 {
     pg_fd_stream_t *s = ud;
+    /* Only a call that was told to wait is resumed: a host provider may
+     * not expect resume() otherwise. */
+    if (!s->paused)
+        return;
+    s->paused = false;
     pg_call_resume(s->call);
 }
 
@@ -140,6 +162,8 @@ int pg_fd_stream_begin(pg_fd_stream_t *s)
 
 int pg_fd_stream_flush(pg_fd_stream_t *s)
 {
+    if (s->turn != NULL)
+        uv_check_stop(&s->turn->check);
     if (s->sse.n == 0)
         return PG_OK;
     /* The server copies the bytes into its queue, so the buffer is reused
@@ -148,11 +172,55 @@ int pg_fd_stream_flush(pg_fd_stream_t *s)
     pg_buf_reset(&s->sse);
     /* PG_ETOOBIG: a slow client; the data is queued, and the provider is
      * asked to pause until the queue drains. */
-    return rc == PG_ETOOBIG ? PG_PENDING : rc;
+    if (rc == PG_ETOOBIG) {
+        s->paused = true;
+        return PG_PENDING;
+    }
+    return rc;
+}
+
+/* The loop turn's I/O is done: what its events framed goes out now. A
+ * client that fell behind with this write is not told to the call here
+ * (there is no emit to answer); its next event finds the queue full and
+ * pauses it, so the overshoot is at most one turn's events. */
+static void on_turn_end(uv_check_t *h)
+{
+    pg_fd_turn_t *t = pg_container_of(h, pg_fd_turn_t, check);
+    uv_check_stop(h);
+    if (t->s != NULL && t->s->sse.n > 0) {
+        pg_fd_stream_t *s = t->s;
+        int rc = pg_http_stream_write(s->ctx->req, pg_buf_str(&s->sse));
+        pg_buf_reset(&s->sse);
+        if (rc == PG_ETOOBIG)
+            s->paused = true; /* the drain resumes it if it gets paused */
+    }
+}
+
+int pg_fd_stream_push(pg_fd_stream_t *s)
+{
+    if (pg_http_queue_full(s->ctx->req) || s->sse.n >= PG_FD_TURN_MAX) {
+        int rc = pg_fd_stream_flush(s);
+        if (rc == PG_OK && pg_http_queue_full(s->ctx->req)) {
+            s->paused = true;
+            rc = PG_PENDING;
+        }
+        return rc;
+    }
+    if (s->turn == NULL) {
+        s->turn = pg__malloc(sizeof(*s->turn));
+        if (s->turn == NULL)
+            return pg_fd_stream_flush(s);
+        uv_check_init(s->ctx->loop, &s->turn->check);
+        s->turn->s = s;
+    }
+    if (!uv_is_active((uv_handle_t *)&s->turn->check))
+        uv_check_start(&s->turn->check, on_turn_end);
+    return PG_OK;
 }
 
 void pg_fd_stream_end(pg_fd_stream_t *s)
 {
+    (void)pg_fd_stream_flush(s);
     pg_fd_keepalive_stop(s->ka);
     (void)pg_http_stream_end(s->ctx->req);
 }

@@ -46,18 +46,27 @@ void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev);
 /* The short error text of the access log line. */
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg);
 
+/* End-of-loop-turn flush of a stream (a uv_check_t). Heap-allocated, like
+ * the keepalive, because its handle outlives the request arena. */
+typedef struct pg_fd_turn pg_fd_turn_t;
+
 /* The client's SSE stream for one provider call, embedded in a
  * frontdoor's per-request state (request arena). Events are framed into
- * `sse` and written in one go by pg_fd_stream_flush; a client that reads
- * slower than the upstream sends pauses the call until its queue drains. */
+ * `sse` and written in one go: by pg_fd_stream_flush at once, or by
+ * pg_fd_stream_push at the end of the loop turn, so that the events one
+ * upstream read produced (often dozens) cost one write to the client
+ * instead of one each. A client that reads slower than the upstream sends
+ * pauses the call until its queue drains. */
 typedef struct pg_fd_stream {
     pg_fd_ctx_t *ctx;
     struct pg_provider_call *call; /* resumed when the client drained */
     pg_str_t ping;                 /* keepalive text, a literal */
     pg_buf_t sse;                  /* owned: framed events not yet written */
     pg_fd_keepalive_t *ka;         /* owned */
+    pg_fd_turn_t *turn;            /* owned; NULL until the first push */
     bool started;                  /* head sent */
     bool waiting;                  /* upstream time is still being counted */
+    bool paused;                   /* the call was told PG_PENDING */
 } pg_fd_stream_t;
 
 /* Sets s up (nothing allocated yet); max caps the framed bytes. The owner
@@ -72,12 +81,20 @@ int pg_fd_stream_begin(pg_fd_stream_t *s);
 /* Writes what is framed in s->sse and empties it. PG_PENDING when the
  * client is behind (the data is queued; the caller pauses the upstream). */
 int pg_fd_stream_flush(pg_fd_stream_t *s);
+/* The events just framed in s->sse may wait for the end of this loop
+ * turn, to go out with the others of the same turn in one write. Writes
+ * at once when the client is already behind (then PG_PENDING: pause the
+ * upstream), when PG_FD_TURN_MAX bytes are waiting, or without memory for
+ * the turn handle. PG_OK otherwise. */
+#define PG_FD_TURN_MAX (32 * 1024)
+int pg_fd_stream_push(pg_fd_stream_t *s);
 /* The upstream spoke: the keepalive waits a full period again. */
 void pg_fd_stream_rearm(pg_fd_stream_t *s);
 /* From now on a client that goes away cancels s->call (and the log says
  * so). */
 void pg_fd_stream_watch_abort(pg_fd_stream_t *s);
-/* Ends the stream (keepalive stopped, last chunk written). */
+/* Ends the stream (what waits for the turn's end written first,
+ * keepalive stopped, last chunk written). */
 void pg_fd_stream_end(pg_fd_stream_t *s);
 
 #endif
