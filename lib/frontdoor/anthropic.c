@@ -326,8 +326,7 @@ static int on_raw(void *ud, pg_str_t event, pg_str_t data)
     if (!pg_str_eqc(pg_json_get_str(j, "type"), "message")) {
         /* A 200 that is not a message (malformed, or an error object):
          * the client gets a clean error, not the upstream's lie. */
-        respond_error(ctx, 502, T_API,
-                      PG_STR("The provider sent a malformed response."));
+        respond_error(ctx, 502, T_API, pg_fd_raw_lie_message(&st->out, j));
         return PG_OK;
     }
     ctx->response_id = pg_json_get_str(j, "id");

@@ -479,13 +479,7 @@ static int on_raw(void *ud, pg_str_t event, pg_str_t data)
     if (j == NULL || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
         /* A 200 that is not a chat.completion (malformed, or an error
          * object): the client gets a clean error, not the upstream's lie. */
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-        pg_str_t m = pg_json_get_str(e, "message");
-        pg_str_t msg = pg_arena_printf(&ctx->req->arena,
-                                       "The provider sent a malformed "
-                                       "response%s%.*s",
-                                       m.n ? ": " : ".", (int)m.n, m.p);
-        respond_error(ctx, 502, msg.p ? msg : PG_STR("malformed response"),
+        respond_error(ctx, 502, pg_fd_raw_lie_message(&st->out, j),
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return PG_OK;
     }

@@ -136,6 +136,17 @@ cJSON *pg_fd_raw_whole(pg_fd_stream_t *s, pg_str_t data, pg_str_t *body)
     return pg_json_parse_arena(a, *body, NULL);
 }
 
+pg_str_t pg_fd_raw_lie_message(pg_fd_stream_t *s, const cJSON *j)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    pg_str_t m = pg_json_get_str(e, "message");
+    pg_str_t msg = pg_arena_printf(&s->ctx->req->arena,
+                                   "The provider sent a malformed response%s"
+                                   "%.*s",
+                                   m.n ? ": " : ".", (int)m.n, m.p);
+    return msg.p ? msg : PG_STR("The provider sent a malformed response.");
+}
+
 int pg_fd_raw_respond(pg_fd_stream_t *s, pg_str_t body)
 {
     pg_http_header_t extra[16];

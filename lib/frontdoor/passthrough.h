@@ -52,5 +52,10 @@ cJSON *pg_fd_raw_whole(pg_fd_stream_t *s, pg_str_t data, pg_str_t *body);
 /* Answers 200 with the body as the upstream sent it and the headers the
  * provider relayed. */
 int pg_fd_raw_respond(pg_fd_stream_t *s, pg_str_t body);
+/* The message for a 200 whose body j is not an answer (not JSON, or an
+ * error object): "The provider sent a malformed response", with the
+ * error object's message when it has one (both dialects keep it in
+ * error.message). In the request arena. */
+pg_str_t pg_fd_raw_lie_message(pg_fd_stream_t *s, const cJSON *j);
 
 #endif

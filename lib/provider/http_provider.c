@@ -105,6 +105,11 @@ typedef struct hp_call {
     bool stream;
     int status;                     /* upstream status of this attempt */
     bool ok_status;
+    /* A 2xx answer to a stream request that says it is JSON: the upstream
+     * ignored stream: true or put an error under a 200. Collected in resp
+     * (bounded like an error body) and failed, never fed to the SSE
+     * parser. */
+    bool json_not_stream;
     pg_buf_t resp;                  /* non-stream body or error body */
     pg_sse_parser_t sse;
     /* The decoders live in the request arena, not here: they hook their
@@ -589,6 +594,14 @@ static int on_head(void *ud, int status, const pg_kv_t *headers, size_t n)
     hp_call_t *hc = ud;
     hc->status = status;
     hc->ok_status = status >= 200 && status < 300;
+    hc->json_not_stream = false;
+    for (size_t i = 0; i < n && hc->stream && hc->ok_status; i++) {
+        pg_str_t v = pg_str_trim(headers[i].value);
+        if (pg_str_ieq(headers[i].key, PG_STR("content-type")))
+            hc->json_not_stream =
+                v.n >= 16 && pg_str_ieq(pg_str(v.p, 16),
+                                        PG_STR("application/json"));
+    }
     hc->nrelay = 0;
     hc->retry_after_ms = 0;
     pg_buf_reset(&hc->relay_text);
@@ -622,9 +635,9 @@ static int on_data(void *ud, pg_str_t bytes)
     hp_call_t *hc = ud;
     if (hc->call == NULL)
         return PG_ECANCELED;
-    if (!hc->ok_status || !hc->stream) {
+    if (!hc->ok_status || !hc->stream || hc->json_not_stream) {
         int rc = pg_buf_append_str(&hc->resp, bytes);
-        if (rc == PG_ETOOBIG && !hc->ok_status)
+        if (rc == PG_ETOOBIG && (!hc->ok_status || hc->json_not_stream))
             return PG_OK; /* keep the start of an error body, drop the rest */
         return rc;
     }
@@ -689,15 +702,44 @@ static int map_status(int status)
     return 502;
 }
 
+/* The type and message of the provider's error object in resp, in its
+ * dialect's shape; empty slices when resp holds none. */
+static void parse_error_body(hp_call_t *hc, pg_str_t *type, pg_str_t *msg)
+{
+    pg_arena_t *a = ((struct pg_provider_call *)hc->call)->arena;
+    pg_str_t param, code;
+    pg_str_t body = pg_buf_str(&hc->resp);
+    *type = *msg = PG_STR_NULL;
+    if (hc->inst->kind->dialect == HP_OPENAI)
+        (void)pg_openai_parse_error(a, body, type, msg, &param, &code);
+    else
+        (void)pg_anthropic_parse_error(a, body, type, msg);
+}
+
+/* A stream request answered with a whole JSON body (json_not_stream):
+ * nothing went to the client, so it gets a 502 with the upstream's error
+ * message when the body is an error object. Not retried: the same
+ * upstream would answer the same way. */
+static void fail_not_stream(hp_call_t *hc)
+{
+    pg_arena_t *a = ((struct pg_provider_call *)hc->call)->arena;
+    pg_str_t type, msg;
+    parse_error_body(hc, &type, &msg);
+    if (msg.n > 0)
+        msg = pg_arena_printf(a, "The provider answered the stream request "
+                                 "with an error: %.*s", (int)msg.n, msg.p);
+    else
+        msg = PG_STR("The provider answered the stream request with a "
+                     "JSON body instead of an event stream.");
+    hc_fail(hc, 502, type.n ? type : PG_STR("server_error"),
+            msg.p ? msg : PG_STR("The provider sent no stream."), false);
+}
+
 static void fail_from_status(hp_call_t *hc)
 {
     pg_arena_t *a = ((struct pg_provider_call *)hc->call)->arena;
-    pg_str_t type = PG_STR_NULL, msg = PG_STR_NULL, param, code;
-    pg_str_t body = pg_buf_str(&hc->resp);
-    if (hc->inst->kind->dialect == HP_OPENAI)
-        (void)pg_openai_parse_error(a, body, &type, &msg, &param, &code);
-    else
-        (void)pg_anthropic_parse_error(a, body, &type, &msg);
+    pg_str_t type, msg;
+    parse_error_body(hc, &type, &msg);
     if (msg.n == 0)
         msg = pg_arena_printf(a, "The provider answered HTTP %d.", hc->status);
     if (type.n == 0)
@@ -788,9 +830,15 @@ static void finish_ok(hp_call_t *hc)
     pg_str_t why = hc->fail_why ? pg_str_c(hc->fail_why)
                                 : pg_str_c(pg_strerror(rc));
     pg_arena_t *a = ((struct pg_provider_call *)hc->call)->arena;
+    pg_str_t type = PG_STR_NULL, umsg = PG_STR_NULL;
+    if (!hc->stream) /* an error object under a 200: keep its message */
+        parse_error_body(hc, &type, &umsg);
     pg_str_t msg = pg_arena_printf(a, "The provider sent a malformed "
                                       "response: %.*s", (int)why.n, why.p);
-    hc_fail(hc, 502, PG_STR("server_error"), msg, false);
+    if (umsg.n > 0)
+        msg = pg_arena_printf(a, "The provider sent an error under HTTP %d: "
+                                 "%.*s", hc->status, (int)umsg.n, umsg.p);
+    hc_fail(hc, 502, type.n ? type : PG_STR("server_error"), msg, false);
 }
 
 static void on_done(void *ud, pg_upstream_result_t result, const char *m)
@@ -802,7 +850,9 @@ static void on_done(void *ud, pg_upstream_result_t result, const char *m)
     pg_arena_t *a = ((struct pg_provider_call *)hc->call)->arena;
     switch (result) {
     case PG_UPSTREAM_OK:
-        if (hc->ok_status) {
+        if (hc->json_not_stream) {
+            fail_not_stream(hc);
+        } else if (hc->ok_status) {
             finish_ok(hc);
         } else if (!(status_retryable(hc->status) && schedule_retry(hc))) {
             fail_from_status(hc);
@@ -819,6 +869,13 @@ static void on_done(void *ud, pg_upstream_result_t result, const char *m)
                 pg_arena_printf(a, "The provider could not be reached: %s.",
                                 m ? m : pg_upstream_result_name(result)),
                 true);
+        return;
+    case PG_UPSTREAM_TOO_BIG:
+        hc_fail(hc, 502, PG_STR("server_error"),
+                pg_arena_printf(a, "The provider's answer is larger than "
+                                   "max_response_bytes (%llu bytes).",
+                                (unsigned long long)hc->inst->max_body),
+                false);
         return;
     case PG_UPSTREAM_IDLE_TIMEOUT:
     case PG_UPSTREAM_TOTAL_TIMEOUT:

@@ -22,6 +22,7 @@
 #include "test_client.h"
 
 #define CHAT "/openai/v1/chat/completions"
+#define MESSAGES "/anthropic/v1/messages"
 
 typedef struct fx {
     pg_gateway_t *gw;
@@ -40,7 +41,8 @@ static fx_t *gw_start(const char *providers_yaml, const char *routing_yaml)
         "server: {host: 127.0.0.1, port: 0, workers: 1, sse_keepalive: 100ms}\n"
         "providers:\n%s"
         "routing:\n%s"
-        "apps: [{name: api, frontdoor: openai, path: /openai}]\n"
+        "apps: [{name: api, frontdoor: openai, path: /openai},\n"
+        "       {name: ant, frontdoor: anthropic, path: /anthropic}]\n"
         "logging: {level: info}\n",
         providers_yaml, routing_yaml);
     f->gw = pg_gateway_new();
@@ -625,7 +627,22 @@ static void test_client_disconnect_cancels_upstream(void **state)
  * fake upstream and the test use plain malloc, so this counts the
  * gateway alone. */
 static _Atomic long live_bytes;
+/* The most live_bytes has been since the last peak_reset. */
+static _Atomic long peak_bytes;
 typedef struct { size_t n; size_t pad; } hdr_t;
+
+static void peak_note(void)
+{
+    long now = live_bytes, seen = peak_bytes;
+    while (now > seen && !atomic_compare_exchange_weak(&peak_bytes, &seen, now))
+        ;
+}
+
+static long peak_reset(void)
+{
+    peak_bytes = live_bytes;
+    return peak_bytes;
+}
 
 static void *count_malloc(size_t n)
 {
@@ -634,6 +651,7 @@ static void *count_malloc(size_t n)
         return NULL;
     h->n = n;
     live_bytes += (long)n;
+    peak_note();
     return h + 1;
 }
 
@@ -657,6 +675,7 @@ static void *count_realloc(void *p, size_t n)
         return NULL;
     nh->n = n;
     live_bytes += (long)n - (long)old;
+    peak_note();
     return nh + 1;
 }
 
@@ -747,6 +766,271 @@ static void test_missing_key_names_variable_and_fails_over(void **state)
     fu_stop(good);
 }
 
+/* ---- upstreams that lie ------------------------------------------------------- */
+
+static const char msgs_body[] =
+    "{\"model\":\"claude-x\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\","
+    "\"content\":\"Say hello\"}]}";
+static const char msgs_stream_body[] =
+    "{\"model\":\"claude-x\",\"max_tokens\":64,\"stream\":true,\"messages\":"
+    "[{\"role\":\"user\",\"content\":\"Say hello\"}]}";
+
+static void post_messages(fx_t *f, const char *body, tc_response_t *r)
+{
+    static const char *const hdrs[] = {"anthropic-version: 2023-06-01", NULL};
+    char *url = tc_url(f->port, MESSAGES);
+    memset(r, 0, sizeof(*r));
+    tc_request("POST", url, body, hdrs, r);
+    free(url);
+}
+
+/* A 200 with an HTML page, as a captive portal or a misrouted proxy
+ * answers whatever it was asked. */
+static fu_resp_t *html_page(void)
+{
+    fu_resp_t *r = fu_resp_new(200);
+    fu_resp_header(r, "Content-Type", "text/html; charset=utf-8");
+    fu_resp_part_str(r, 0, "<!DOCTYPE html>\n<html><head><title>Sign in"
+                           "</title></head><body><h1>Please sign in</h1>"
+                           "</body></html>\n");
+    return r;
+}
+
+/* The error an OpenAI client must get: the status, the OpenAI shape
+ * {"error":{"message","type",...}} and, when want is given, that text in
+ * the message. */
+static void assert_openai_error(const tc_response_t *r, long status,
+                                const char *want)
+{
+    if (r->status != status)
+        fail_msg("want HTTP %ld, got %ld: %s", status, r->status, body_of(r));
+    cJSON *j = json_of(r);
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    assert_true(cJSON_IsObject(e));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "type")));
+    if (want != NULL && strstr(error_message(j), want) == NULL)
+        fail_msg("error message without \"%s\": %s", want, body_of(r));
+    cJSON_Delete(j);
+}
+
+/* The same for an Anthropic client:
+ * {"type":"error","error":{"type","message"}}. */
+static void assert_anthropic_error(const tc_response_t *r, long status,
+                                   const char *want)
+{
+    if (r->status != status)
+        fail_msg("want HTTP %ld, got %ld: %s", status, r->status, body_of(r));
+    cJSON *j = json_of(r);
+    assert_string_equal(cJSON_GetObjectItem(j, "type")->valuestring, "error");
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "type")));
+    cJSON *m = cJSON_GetObjectItem(e, "message");
+    assert_true(cJSON_IsString(m));
+    if (want != NULL && strstr(m->valuestring, want) == NULL)
+        fail_msg("error message without \"%s\": %s", want, body_of(r));
+    cJSON_Delete(j);
+}
+
+/* After a lie, the same worker answers the next request normally. */
+static void assert_still_serves(fx_t *f, fu_t *fu, bool anthropic)
+{
+    tc_response_t r;
+    fu_reset(fu);
+    if (anthropic) {
+        fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "fine again"}));
+        post_messages(f, msgs_body, &r);
+    } else {
+        fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "fine again"}));
+        post(f, simple_body, &r);
+    }
+    if (r.status != 200 || strstr(body_of(&r), "fine again") == NULL)
+        fail_msg("the worker does not serve after the lie: HTTP %ld %s",
+                 r.status, body_of(&r));
+    tc_response_free(&r);
+}
+
+/* An OpenAI-type provider "up" (the default) and an Anthropic-type one
+ * "claude" (models claude*), each on its own fake, no retries. */
+typedef struct duo {
+    fu_t *oai, *ant;
+    fx_t *f;
+} duo_t;
+
+static duo_t duo_start(void)
+{
+    duo_t d = {.oai = fu_start(), .ant = fu_start()};
+    char *p1 = provider_yaml("up", "openai", d.oai, "max_retries: 0");
+    char *p2 = provider_yaml("claude", "anthropic", d.ant, "max_retries: 0");
+    char *providers = tc_xasprintf("%s%s", p1, p2);
+    d.f = gw_start(providers, "  rules: [{model_prefix: claude, provider: claude}]\n"
+                              "  default_provider: up\n");
+    free(p1);
+    free(p2);
+    free(providers);
+    return d;
+}
+
+static void duo_stop(duo_t *d)
+{
+    gw_stop(d->f);
+    fu_stop(d->oai);
+    fu_stop(d->ant);
+}
+
+/* One lie: fu answers the next request with lie; the client (Anthropic
+ * at /anthropic, else OpenAI at /openai) posting body gets a 502 in its
+ * own dialect whose message contains want (when given) and none of the
+ * upstream's HTML; then the worker serves that provider normally. */
+static void expect_lie(duo_t *d, fu_t *fu, bool anthropic_client,
+                       fu_resp_t *lie, const char *body, const char *want)
+{
+    tc_response_t r;
+    fu_reset(fu);
+    fu_push(fu, lie);
+    if (anthropic_client) {
+        post_messages(d->f, body, &r);
+        assert_anthropic_error(&r, 502, want);
+    } else {
+        post(d->f, body, &r);
+        assert_openai_error(&r, 502, want);
+    }
+    assert_null(strstr(body_of(&r), "<html>"));
+    tc_response_free(&r);
+    assert_still_serves(d->f, fu, fu == d->ant);
+}
+
+static const char claude_body[] =
+    "{\"model\":\"claude-x\",\"messages\":[{\"role\":\"user\","
+    "\"content\":\"Say hello\"}]}";
+
+/* text/html under a 200, to a non-stream request: OpenAI client through
+ * an OpenAI-type provider (passthrough), through an Anthropic-type
+ * provider (translation), and an Anthropic client through an
+ * Anthropic-type provider (passthrough). */
+static void test_html_200_to_non_stream(void **state)
+{
+    (void)state;
+    duo_t d = duo_start();
+    expect_lie(&d, d.oai, false, html_page(), simple_body, "malformed");
+    expect_lie(&d, d.ant, false, html_page(), claude_body, "malformed");
+    expect_lie(&d, d.ant, true, html_page(), msgs_body, "malformed");
+    duo_stop(&d);
+}
+
+/* A stream was asked for and the upstream answers a whole JSON body (it
+ * ignored stream: true): nothing streamable came, so the client gets a
+ * 502 before any stream starts, never a 200 with an empty or broken
+ * stream. */
+static void test_json_body_to_stream_request(void **state)
+{
+    (void)state;
+    duo_t d = duo_start();
+    const char *want = "instead of an event stream";
+    expect_lie(&d, d.oai, false,
+               fu_openai_chat(&(fu_llm_opts_t){.text = "not a stream"}),
+               stream_body, want);
+    expect_lie(&d, d.ant, true,
+               fu_anthropic_message(&(fu_llm_opts_t){.text = "not a stream"}),
+               msgs_stream_body, want);
+    duo_stop(&d);
+}
+
+/* A 200 whose body is the provider's error object: the client gets an
+ * error with the upstream's message, never a 200. Non-stream and stream,
+ * OpenAI-type and Anthropic-type (as the Anthropic client's passthrough
+ * and translated for an OpenAI client). */
+static void test_200_with_error_body(void **state)
+{
+    (void)state;
+    duo_t d = duo_start();
+    const char *oai_msg = "The server had an error";
+    const char *ant_msg = "Internal server error";
+    expect_lie(&d, d.oai, false, fu_openai_200_error(), simple_body, oai_msg);
+    expect_lie(&d, d.oai, false, fu_openai_200_error(), stream_body, oai_msg);
+    expect_lie(&d, d.ant, true, fu_anthropic_200_error(), msgs_body, ant_msg);
+    expect_lie(&d, d.ant, true, fu_anthropic_200_error(), msgs_stream_body,
+               ant_msg);
+    expect_lie(&d, d.ant, false, fu_anthropic_200_error(), claude_body,
+               ant_msg);
+    duo_stop(&d);
+}
+
+/* A non-stream answer that never ends (chunked, a part every 1 ms): the
+ * call fails with 502 once max_response_bytes is reached, the gateway
+ * holds no more than about that bound meanwhile, and it closes the
+ * upstream connection. */
+static void test_endless_body_stops_at_max_response_bytes(void **state)
+{
+    (void)state;
+    char part[4096];
+    memset(part, ' ', sizeof(part) - 1);
+    part[sizeof(part) - 1] = '\0';
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "application/json");
+    fu_resp_chunked(s);
+    fu_resp_part_str(s, 0, "{\"id\":\"chatcmpl-endless\",\"object\":"
+                           "\"chat.completion\",\"choices\":[");
+    fu_resp_endless(s, 1, part);
+    fu_push(fu, s);
+    char *p = provider_yaml("up", "openai", fu,
+                            "max_retries: 0, max_response_bytes: 256KiB, "
+                            "timeouts: {total: 60s}");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    long before = peak_reset();
+    tc_response_t r;
+    post(f, simple_body, &r);
+    long peak = peak_bytes;
+    assert_openai_error(&r, 502, "larger than max_response_bytes (262144 bytes)");
+    tc_response_free(&r);
+    assert_true(fu_wait_closed(fu, 1, 5000));
+    /* The body buffer stops at the bound (plus the request's own state);
+     * without it the gateway would have kept reading to 64 MiB. */
+    if (peak - before > 1024L * 1024)
+        fail_msg("the gateway held %ld bytes more for a 256 KiB bound",
+                 peak - before);
+    assert_still_serves(f, fu, false);
+
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+/* The same bound ends a stream that never ends, after its first events
+ * went to the client: an error event, no [DONE], connection closed. */
+static void test_endless_stream_stops_at_max_response_bytes(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    fu_resp_endless(s, 1,
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
+        "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
+    fu_push(fu, s);
+    char *p = provider_yaml("up", "openai", fu,
+                            "max_retries: 0, max_response_bytes: 256KiB, "
+                            "timeouts: {total: 60s}");
+    fx_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = stream_text(&r, &done, &error);
+    assert_true(strlen(text) > 0);
+    assert_false(done);
+    assert_true(error);
+    free(text);
+    assert_non_null(strstr(body_of(&r), "larger than max_response_bytes"));
+    tc_response_free(&r);
+    assert_true(fu_wait_closed(fu, 1, 5000));
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
 int main(void)
 {
     /* Before anything allocates: see live_bytes. */
@@ -770,6 +1054,11 @@ int main(void)
         cmocka_unit_test(test_client_disconnect_cancels_upstream),
         cmocka_unit_test(test_slow_client_bounded_memory),
         cmocka_unit_test(test_missing_key_names_variable_and_fails_over),
+        cmocka_unit_test(test_html_200_to_non_stream),
+        cmocka_unit_test(test_json_body_to_stream_request),
+        cmocka_unit_test(test_200_with_error_body),
+        cmocka_unit_test(test_endless_body_stops_at_max_response_bytes),
+        cmocka_unit_test(test_endless_stream_stops_at_max_response_bytes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

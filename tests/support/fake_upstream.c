@@ -1402,3 +1402,11 @@ fu_resp_t *fu_anthropic_overloaded(void)
 {
     return fu_anthropic_error(529, "overloaded_error", "Overloaded", 0);
 }
+
+fu_resp_t *fu_anthropic_200_error(void)
+{
+    fu_resp_t *r = fu_anthropic_server_error();
+
+    r->status = 200;
+    return r;
+}

@@ -130,6 +130,9 @@ fu_resp_t *fu_anthropic_overloaded(void);              /* 529 */
 fu_resp_t *fu_malformed_json(void);
 /* 200 whose body is an OpenAI error object. */
 fu_resp_t *fu_openai_200_error(void);
+/* 200 whose body is an Anthropic error object (api_error, "Internal
+ * server error"). */
+fu_resp_t *fu_anthropic_200_error(void);
 
 /* ---- what the fake received ------------------------------------------------ */
 
