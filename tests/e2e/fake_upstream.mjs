@@ -15,6 +15,19 @@ export const OPENAI_USAGE = { prompt_tokens: 17, completion_tokens: 5, total_tok
 export const ANTHROPIC_TEXT = ['Claude-shaped ', 'fake ', 'answer.'];
 export const ANTHROPIC_USAGE = { input_tokens: 23, output_tokens: 7 };
 export const TOOL_ARGS = '{"city":"Paris","days":3,"metric":true}';
+// A tool the fakes' answers fit (TOOL_ARGS are its arguments).
+export const WEATHER_TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Weather for a city',
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' }, days: { type: 'integer' }, metric: { type: 'boolean' } },
+      required: ['city', 'days', 'metric'],
+    },
+  },
+};
 
 // The server a fake runs: plain http, or with tls: {key, cert} https
 // over HTTP/2 (http2: true, HTTP/1.1 still allowed) or HTTP/1.1.
@@ -176,6 +189,72 @@ export function startOpenAIFake(server = {}) {
 // local estimate would give for the tests' short inputs.
 export const ANTHROPIC_COUNT = 4321;
 
+// The Anthropic fake's tool call: a short text block, then a tool_use
+// block (index 1, so index mapping is exercised) whose input streams as
+// input_json_delta pieces split inside tokens.
+export const ANTHROPIC_TOOL_ID = 'toolu_fake1';
+export const ANTHROPIC_TOOL_TEXT = 'Let me check.';
+const ANTHROPIC_TOOL_PIECES = ['{"city":"Pa', 'ris","days"', ':3,"metric":', 'true}'];
+
+// Unlike the OpenAI fake, a model that has its answer does not call again:
+// the tool is called when tools are offered and the last user message
+// carries no tool_result yet. Returns the first tool's name or null.
+function anthropicWantsTool(body) {
+  const tool = wantsTool(body);
+  const last = Array.isArray(body.messages) ? body.messages[body.messages.length - 1] : null;
+  const answered = Array.isArray(last?.content) && last.content.some((b) => b.type === 'tool_result');
+  return answered ? null : tool;
+}
+
+// An Anthropic SSE answer: message_start (input usage), what blocks(event)
+// writes, message_delta (stop reason, output usage), message_stop.
+function anthropicStream(res, { id, model, usage, stopReason }, blocks) {
+  sse(res);
+  const event = (name, data) => res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
+  event('message_start', {
+    message: {
+      id, type: 'message', role: 'assistant', model, content: [],
+      stop_reason: null, stop_sequence: null,
+      usage: { input_tokens: usage.input_tokens, output_tokens: 1 },
+    },
+  });
+  blocks(event);
+  event('message_delta', {
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: usage.output_tokens },
+  });
+  event('message_stop', {});
+  res.end();
+}
+
+function anthropicToolUse(res, body, id, model, tool) {
+  const usage = { input_tokens: ANTHROPIC_USAGE.input_tokens, output_tokens: 31 };
+  if (!body.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({
+      id, type: 'message', role: 'assistant', model,
+      content: [
+        { type: 'text', text: ANTHROPIC_TOOL_TEXT },
+        { type: 'tool_use', id: ANTHROPIC_TOOL_ID, name: tool, input: JSON.parse(TOOL_ARGS) },
+      ],
+      stop_reason: 'tool_use', stop_sequence: null, usage,
+    }));
+    return;
+  }
+  anthropicStream(res, { id, model, usage, stopReason: 'tool_use' }, (event) => {
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+    event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: ANTHROPIC_TOOL_TEXT } });
+    event('content_block_stop', { index: 0 });
+    event('content_block_start', {
+      index: 1, content_block: { type: 'tool_use', id: ANTHROPIC_TOOL_ID, name: tool, input: {} },
+    });
+    for (const partial_json of ANTHROPIC_TOOL_PIECES) {
+      event('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json } });
+    }
+    event('content_block_stop', { index: 1 });
+  });
+}
+
 function anthropicHandler(req, body, res) {
   if (req.method === 'POST' && req.url === '/v1/messages/count_tokens') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -188,6 +267,11 @@ function anthropicHandler(req, body, res) {
   }
   const id = 'msg_fake' + Math.random().toString(36).slice(2, 10);
   const model = body.model;
+  const tool = anthropicWantsTool(body);
+  if (tool) {
+    anthropicToolUse(res, body, id, model, tool);
+    return;
+  }
 
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -200,27 +284,14 @@ function anthropicHandler(req, body, res) {
     return;
   }
 
-  sse(res);
-  const event = (name, data) => res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
-  event('message_start', {
-    message: {
-      id, type: 'message', role: 'assistant', model, content: [],
-      stop_reason: null, stop_sequence: null,
-      usage: { input_tokens: ANTHROPIC_USAGE.input_tokens, output_tokens: 1 },
-    },
+  anthropicStream(res, { id, model, usage: ANTHROPIC_USAGE, stopReason: 'end_turn' }, (event) => {
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+    event('ping', {});
+    for (const text of ANTHROPIC_TEXT) {
+      event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+    }
+    event('content_block_stop', { index: 0 });
   });
-  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-  event('ping', {});
-  for (const text of ANTHROPIC_TEXT) {
-    event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
-  }
-  event('content_block_stop', { index: 0 });
-  event('message_delta', {
-    delta: { stop_reason: 'end_turn', stop_sequence: null },
-    usage: { output_tokens: ANTHROPIC_USAGE.output_tokens },
-  });
-  event('message_stop', {});
-  res.end();
 }
 
 export function startAnthropicFake() {

@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 
 import { startGateway } from './helpers.mjs';
 import {
-  ANTHROPIC_TEXT, ANTHROPIC_USAGE, OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS,
+  ANTHROPIC_TEXT, ANTHROPIC_USAGE, OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS, WEATHER_TOOL as weatherTool,
   startAnthropicFake, startOpenAIFake,
 } from './fake_upstream.mjs';
 
@@ -42,19 +42,6 @@ apps:
 logging: {level: warn, format: json}
 `;
 }
-
-const weatherTool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Weather for a city',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string' }, days: { type: 'integer' }, metric: { type: 'boolean' } },
-      required: ['city', 'days', 'metric'],
-    },
-  },
-};
 
 // Reads a stream to its end: {content, chunks, usage, finish, ids}.
 async function drain(stream) {

@@ -15,7 +15,9 @@ import OpenAI from 'openai';
 
 import { makeCerts, removeCerts } from './certs.mjs';
 import { startGateway } from './helpers.mjs';
-import { OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS, startOpenAIFake } from './fake_upstream.mjs';
+import {
+  OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS, WEATHER_TOOL, startOpenAIFake,
+} from './fake_upstream.mjs';
 
 // workers: 1, so "keeps serving" is about the very worker that failed.
 function config({ h2URL, h1URL, caFile, otherCaFile }) {
@@ -137,7 +139,7 @@ describe('openai SDK through polyglot-gw to https upstreams', () => {
     const tools = client.chat.completions.stream({
       model: 'h2-gpt',
       messages: [{ role: 'user', content: 'call get_weather' }],
-      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+      tools: [WEATHER_TOOL],
     });
     const final = await tools.finalChatCompletion();
     const call = final.choices[0].message.tool_calls[0];
