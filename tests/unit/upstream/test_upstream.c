@@ -2,7 +2,12 @@
  * (tests/support/fake_upstream). Each test runs its own uv loop on the
  * test thread with one pg_upstream_t, the fake on its own thread, and
  * asserts uv_loop_close() == 0 at the end. Waits are bounded by a watchdog
- * but the assertions are about what happened, not how long it took. */
+ * but the assertions are about what happened, not how long it took.
+ *
+ * Every case runs twice: with the native HTTP/1.1 client (what http://
+ * URLs get) and with libcurl (opts.force_curl), so both engines keep one
+ * contract. The cases after "native only" talk to a raw scripted server
+ * on the test's own loop (raw_srv_t) to send what the fake never would. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -54,13 +59,29 @@ typedef struct rec {
     const char *chain_url;
 } rec_t;
 
+/* A raw scripted server on the test's loop (see raw_start below). */
+struct raw_step;
+typedef struct raw_srv {
+    uv_tcp_t lis;
+    int port;
+    const struct raw_step *steps; /* by request number; the last repeats */
+    size_t nsteps;
+    int nreq, nconns, nclosed;
+    pg_list_t conns;
+} raw_srv_t;
+
 typedef struct env {
     uv_loop_t loop;
+    bool curl;               /* every transfer with opts.force_curl */
     pg_upstream_t *u;
     fu_t *fu;
     uv_timer_t resume_timer;
     rec_t *to_resume;
+    raw_srv_t raw;           /* the raw server, while raw_on */
+    bool raw_on;
 } env_t;
+
+static void raw_stop(env_t *e, raw_srv_t *s);
 
 static char *kv_dup(const pg_kv_t *h, size_t n, const char *name)
 {
@@ -160,8 +181,11 @@ static void rec_free(rec_t *r)
 
 static int start(env_t *e, rec_t *r, const pg_upstream_opts_t *o)
 {
+    pg_upstream_opts_t c = *o;
+
+    c.force_curl = e->curl;
     r->env = e;
-    return pg_upstream_start(e->u, o, &cbs, r, &r->x);
+    return pg_upstream_start(e->u, &c, &cbs, r, &r->x);
 }
 
 /* ---- loop helpers ------------------------------------------------------------ */
@@ -197,11 +221,12 @@ static bool run_until_done(env_t *e, rec_t *r)
 
 static void on_closed(void *ud) { *(bool *)ud = true; }
 
-static int setup(void **state)
+static int setup(void **state, bool curl)
 {
     env_t *e = tc_xmalloc(sizeof *e);
 
     memset(e, 0, sizeof *e);
+    e->curl = curl;
     assert_int_equal(uv_loop_init(&e->loop), 0);
     assert_int_equal(pg_upstream_new(&e->loop, &e->u), PG_OK);
     uv_timer_init(&e->loop, &e->resume_timer);
@@ -210,11 +235,16 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_native(void **state) { return setup(state, false); }
+static int setup_curl(void **state) { return setup(state, true); }
+
 static int teardown(void **state)
 {
     env_t *e = *state;
     bool closed = false;
 
+    if (e->raw_on) /* a failed assertion left it running */
+        raw_stop(e, &e->raw);
     if (e->u)
         pg_upstream_close(e->u, on_closed, &closed);
     uv_close((uv_handle_t *)&e->resume_timer, NULL);
@@ -900,7 +930,8 @@ static void test_oom_sweep(void **state)
     pg_kv_t hdrs[] = {{PG_STR("Authorization"), PG_STR("Bearer k")},
                       {PG_STR("X-Empty"), PG_STR("")}};
     pg_upstream_opts_t o = {.method = "POST", .url = url, .headers = hdrs,
-                            .nheaders = 2, .body = PG_STR("{\"a\":1}")};
+                            .nheaders = 2, .body = PG_STR("{\"a\":1}"),
+                            .force_curl = e->curl};
     fu_resp_t *s = fu_openai_chat(&(fu_llm_opts_t){.text = "fine"});
     bool clean_run = false;
 
@@ -945,10 +976,563 @@ static void test_oom_sweep(void **state)
     free(url);
 }
 
+/* ---- both engines: names, Connection: close, the request on the wire ------ */
+
+static void test_localhost_name(void **state)
+{
+    env_t *e = *state;
+    rec_t r = {0};
+    char url[64];
+
+    /* The fake listens on 127.0.0.1 only: a resolver answering ::1 first
+     * makes the client fall back to the next address. */
+    snprintf(url, sizeof url, "http://localhost:%d/v1/models", fu_port(e->fu));
+    pg_upstream_opts_t o = get_opts(url);
+    o.connect_timeout_ms = 5000;
+    fu_push(e->fu, fu_openai_chat(&(fu_llm_opts_t){.text = "hi"}));
+    assert_int_equal(start(e, &r, &o), PG_OK);
+    assert_true(run_until_done(e, &r));
+    if (r.result != PG_UPSTREAM_OK)
+        print_message("msg: %s\n", r.msg);
+    assert_int_equal(r.result, PG_UPSTREAM_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(fu_requests_count(e->fu), 1);
+    fu_request_t *rq = fu_request(e->fu, 0);
+    char want[32];
+    snprintf(want, sizeof want, "localhost:%d", fu_port(e->fu));
+    assert_string_equal(fu_request_header(rq, "host"), want);
+    fu_request_free(rq);
+    rec_free(&r);
+}
+
+static void test_connection_close_not_pooled(void **state)
+{
+    env_t *e = *state;
+    rec_t a = {0}, b = {0};
+    char *url = fu_url(e->fu, "/v1/chat/completions");
+    pg_upstream_opts_t o = {.method = "POST", .url = url, .body = PG_STR("{}")};
+    fu_resp_t *s = fu_openai_chat(&(fu_llm_opts_t){.text = "one"});
+    pg_upstream_stats_t st;
+
+    fu_resp_close(s);
+    fu_push(e->fu, s);
+    assert_int_equal(start(e, &a, &o), PG_OK);
+    assert_true(run_until_done(e, &a));
+    assert_int_equal(start(e, &b, &o), PG_OK);
+    assert_true(run_until_done(e, &b));
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(fu_conns_opened(e->fu), 2);
+    pg_upstream_get_stats(e->u, &st);
+    assert_int_equal(st.connections_opened, 2);
+    rec_free(&a);
+    rec_free(&b);
+    free(url);
+}
+
+/* The same POST through both engines: the upstream sees the same header
+ * names (the native client says Accept-Encoding: identity where curl
+ * offers its decoders) and the same values for the ones that matter. */
+static void test_same_request_on_the_wire(void **state)
+{
+    env_t *e = *state;
+    pg_kv_t hdrs[] = {{PG_STR("Authorization"), PG_STR("Bearer k")},
+                      {PG_STR("Content-Type"), PG_STR("application/json")},
+                      {PG_STR("X-Empty"), PG_STR("")}};
+    char *url = fu_url(e->fu, "/v1/chat/completions?a=b");
+    fu_request_t *rq[2];
+
+    fu_push(e->fu, fu_openai_chat(&(fu_llm_opts_t){.text = "x"}));
+    for (int i = 0; i < 2; i++) {
+        rec_t r = {0};
+        pg_upstream_opts_t o = {.method = "POST", .url = url, .headers = hdrs,
+                                .nheaders = 3, .body = PG_STR("{\"q\":1}"),
+                                .force_curl = i == 0};
+        r.env = e;
+        assert_int_equal(pg_upstream_start(e->u, &o, &cbs, &r, &r.x), PG_OK);
+        assert_true(run_until_done(e, &r));
+        assert_int_equal(r.result, PG_UPSTREAM_OK);
+        rec_free(&r);
+        rq[i] = fu_request(e->fu, (size_t)i);
+    }
+    assert_string_equal(rq[0]->path, rq[1]->path);
+    assert_string_equal(rq[0]->method, rq[1]->method);
+    assert_int_equal(rq[0]->nheaders, rq[1]->nheaders);
+    for (size_t i = 0; i < rq[0]->nheaders; i++) {
+        const char *n = rq[0]->headers[i].name;
+        const char *v1 = fu_request_header(rq[1], n);
+        if (v1 == NULL)
+            fail_msg("the native client does not send %s", n);
+        if (strcasecmp(n, "accept-encoding") != 0)
+            assert_string_equal(rq[0]->headers[i].value, v1);
+    }
+    assert_string_equal(fu_request_header(rq[1], "accept-encoding"), "identity");
+    assert_null(fu_request_header(rq[1], "expect"));
+    assert_string_equal(fu_request_header(rq[1], "x-empty"), "");
+    assert_int_equal(rq[1]->body_len, strlen("{\"q\":1}"));
+    fu_request_free(rq[0]);
+    fu_request_free(rq[1]);
+    free(url);
+}
+
+/* ---- a raw scripted server on the test loop ---------------------------------- */
+
+typedef enum raw_after {
+    RAW_KEEP = 0, /* answer, keep the connection */
+    RAW_CLOSE,    /* answer, then close */
+    RAW_HANGUP    /* close without answering */
+} raw_after_t;
+
+typedef struct raw_step {
+    const char *data;
+    size_t n;
+    raw_after_t after;
+} raw_step_t;
+
+
+typedef struct raw_conn {
+    uv_tcp_t t;
+    uv_write_t w;
+    raw_srv_t *s;
+    pg_list_t node;
+    char buf[16384];
+    size_t n;
+    bool close_after_write;
+} raw_conn_t;
+
+static void raw_conn_closed(uv_handle_t *h)
+{
+    raw_conn_t *c = pg_container_of((uv_tcp_t *)h, raw_conn_t, t);
+    c->s->nclosed++;
+    free(c);
+}
+
+static void raw_conn_close(raw_conn_t *c)
+{
+    if (uv_is_closing((uv_handle_t *)&c->t))
+        return;
+    pg_list_remove(&c->node);
+    uv_close((uv_handle_t *)&c->t, raw_conn_closed);
+}
+
+static void raw_written(uv_write_t *w, int status)
+{
+    raw_conn_t *c = pg_container_of(w, raw_conn_t, w);
+    (void)status;
+    if (c->close_after_write)
+        raw_conn_close(c);
+}
+
+static void raw_alloc(uv_handle_t *h, size_t want, uv_buf_t *b)
+{
+    raw_conn_t *c = pg_container_of((uv_tcp_t *)h, raw_conn_t, t);
+    (void)want;
+    if (c->n == sizeof c->buf) /* requests here are small; forget old ones */
+        c->n = 0;
+    *b = uv_buf_init(c->buf + c->n, (unsigned)(sizeof c->buf - c->n));
+}
+
+/* One request per blank line (the clients here send no bodies). */
+static void raw_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    raw_conn_t *c = pg_container_of((uv_tcp_t *)st, raw_conn_t, t);
+    char *end;
+
+    (void)b;
+    if (nread < 0) {
+        raw_conn_close(c);
+        return;
+    }
+    c->n += (size_t)nread;
+    while ((end = memmem(c->buf, c->n, "\r\n\r\n", 4)) != NULL) {
+        size_t used = (size_t)(end + 4 - c->buf);
+        raw_srv_t *s = c->s;
+        size_t i = (size_t)s->nreq < s->nsteps ? (size_t)s->nreq : s->nsteps - 1;
+        const raw_step_t *step = &s->steps[i];
+
+        memmove(c->buf, c->buf + used, c->n - used);
+        c->n -= used;
+        s->nreq++;
+        if (step->after == RAW_HANGUP) {
+            raw_conn_close(c);
+            return;
+        }
+        uv_buf_t out = uv_buf_init((char *)step->data, (unsigned)step->n);
+        c->close_after_write = step->after == RAW_CLOSE;
+        assert_int_equal(uv_write(&c->w, st, &out, 1, raw_written), 0);
+        return; /* one answer in flight at a time */
+    }
+}
+
+static void raw_accept(uv_stream_t *l, int status)
+{
+    raw_srv_t *s = pg_container_of((uv_tcp_t *)l, raw_srv_t, lis);
+    raw_conn_t *c = tc_xmalloc(sizeof *c);
+
+    assert_int_equal(status, 0);
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    uv_tcp_init(l->loop, &c->t);
+    assert_int_equal(uv_accept(l, (uv_stream_t *)&c->t), 0);
+    pg_list_push_back(&s->conns, &c->node);
+    s->nconns++;
+    uv_read_start((uv_stream_t *)&c->t, raw_alloc, raw_read);
+}
+
+static raw_srv_t *raw_start(env_t *e, const raw_step_t *steps, size_t nsteps)
+{
+    struct sockaddr_in a;
+    int len = sizeof a;
+    raw_srv_t *s = &e->raw;
+
+    memset(s, 0, sizeof *s);
+    s->steps = steps;
+    s->nsteps = nsteps;
+    pg_list_init(&s->conns);
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&e->loop, &s->lis);
+    assert_int_equal(uv_tcp_bind(&s->lis, (struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&s->lis, 64, raw_accept), 0);
+    uv_tcp_getsockname(&s->lis, (struct sockaddr *)&a, &len);
+    s->port = ntohs(a.sin_port);
+    e->raw_on = true;
+    return s;
+}
+
+static void on_raw_lis_closed(uv_handle_t *h)
+{
+    raw_srv_t *s = pg_container_of((uv_tcp_t *)h, raw_srv_t, lis);
+    s->nsteps = 0; /* marks the listener closed */
+}
+
+/* Closes everything and waits for the close callbacks (they use s). */
+static void raw_stop(env_t *e, raw_srv_t *s)
+{
+    while (!pg_list_empty(&s->conns))
+        raw_conn_close(pg_container_of(s->conns.next, raw_conn_t, node));
+    uv_close((uv_handle_t *)&s->lis, on_raw_lis_closed);
+    while (s->nsteps > 0 || s->nclosed < s->nconns)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    e->raw_on = false;
+}
+
+#define STEP(lit, after) {(lit), sizeof(lit) - 1, (after)}
+
+/* One GET to the raw server; returns its record (caller rec_free). */
+static void raw_get(env_t *e, raw_srv_t *s, rec_t *r)
+{
+    char *url = tc_url(s->port, "/x");
+    pg_upstream_opts_t o = get_opts(url);
+
+    memset(r, 0, sizeof *r);
+    o.total_timeout_ms = 5000;
+    assert_int_equal(start(e, r, &o), PG_OK);
+    assert_true(run_until_done(e, r));
+    assert_int_equal(r->ndone, 1);
+    assert_int_equal(r->calls_after_end, 0);
+    assert_int_equal(r->data_before_head, 0);
+    free(url);
+}
+
+static uint64_t conns_opened(env_t *e)
+{
+    pg_upstream_stats_t st;
+    pg_upstream_get_stats(e->u, &st);
+    return st.connections_opened;
+}
+
+/* A pooled connection the upstream closes when the next request comes:
+ * nothing of a response was read, so that request goes again on a fresh
+ * connection (curl does the same). */
+static void test_stale_pooled_connection_retried(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none", RAW_KEEP),
+        STEP("", RAW_HANGUP),
+        STEP("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo", RAW_KEEP),
+    };
+    raw_srv_t *s;
+    rec_t a, b;
+
+    s = raw_start(e, steps, 3);
+    raw_get(e, s, &a);
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    raw_get(e, s, &b);
+    if (b.result != PG_UPSTREAM_OK)
+        print_message("msg: %s\n", b.msg);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(b.body.n, 3);
+    assert_memory_equal(b.body.p, "two", 3);
+    assert_int_equal(s->nreq, 3);
+    assert_int_equal(s->nconns, 2);
+    assert_int_equal(conns_opened(e), 2);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+}
+
+/* No Content-Length, not chunked: the body ends with the connection. */
+static void test_close_delimited_body(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, world",
+             RAW_CLOSE),
+    };
+    raw_srv_t *s;
+    rec_t a, b;
+
+    s = raw_start(e, steps, 1);
+    raw_get(e, s, &a);
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.body.n, strlen("hello, world"));
+    assert_memory_equal(a.body.p, "hello, world", a.body.n);
+    raw_get(e, s, &b); /* not pooled: a new connection */
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(s->nconns, 2);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+}
+
+/* HTTP/1.0 without keep-alive is not pooled, even if the peer keeps the
+ * connection open; a 1xx head before the real one is skipped. */
+static void test_http10_and_1xx(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", RAW_KEEP),
+        STEP("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+             "HTTP/1.1 201 Created\r\nContent-Length: 3\r\nRetry-After: 9\r\n"
+             "\r\nnew", RAW_KEEP),
+    };
+    raw_srv_t *s;
+    rec_t a, b;
+
+    s = raw_start(e, steps, 2);
+    raw_get(e, s, &a);
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(a.body.n, 2);
+    raw_get(e, s, &b);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(b.nhead, 1);
+    assert_int_equal(b.status, 201);
+    assert_string_equal(b.retry_after, "9");
+    assert_memory_equal(b.body.p, "new", 3);
+    assert_int_equal(s->nconns, 2);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+}
+
+/* Heads past the limits: too many lines, or one huge value. */
+static void test_head_limits(void **state)
+{
+    env_t *e = *state;
+    size_t cap = 200000, n = 0;
+    char *many = tc_xmalloc(cap), *huge = tc_xmalloc(cap);
+    raw_step_t steps[2];
+    raw_srv_t *s;
+    rec_t a, b;
+
+    n += (size_t)sprintf(many, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 600; i++)
+        n += (size_t)sprintf(many + n, "X-H%d: v\r\n", i);
+    n += (size_t)sprintf(many + n, "Content-Length: 0\r\n\r\n");
+    steps[0] = (raw_step_t){many, n, RAW_KEEP};
+    n = (size_t)sprintf(huge, "HTTP/1.1 200 OK\r\nX-Big: ");
+    memset(huge + n, 'v', 70000);
+    n += 70000;
+    n += (size_t)sprintf(huge + n, "\r\nContent-Length: 0\r\n\r\n");
+    steps[1] = (raw_step_t){huge, n, RAW_KEEP};
+    s = raw_start(e, steps, 2);
+    raw_get(e, s, &a);
+    raw_get(e, s, &b);
+    assert_int_equal(a.result, PG_UPSTREAM_TOO_BIG);
+    assert_int_equal(b.result, PG_UPSTREAM_TOO_BIG);
+    assert_int_equal(a.nhead + b.nhead, 0);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+    free(many);
+    free(huge);
+}
+
+static void test_malformed_head(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok", RAW_CLOSE),
+    };
+    raw_srv_t *s;
+    rec_t a;
+
+    s = raw_start(e, steps, 1);
+    raw_get(e, s, &a);
+    /* curl calls a status line it cannot read an unsupported protocol
+     * (CONNECT_FAILED); the native client a broken response. */
+    if (!e->curl)
+        assert_int_equal(a.result, PG_UPSTREAM_BROKEN);
+    assert_int_not_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(a.nhead, 0);
+    assert_true(strlen(a.msg) > 0);
+    raw_stop(e, s);
+    rec_free(&a);
+}
+
+/* ---- native only --------------------------------------------------------------- */
+
+/* Bytes after a complete response make the connection unfit for reuse. */
+static void test_garbage_after_response(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE", RAW_KEEP),
+        STEP("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", RAW_KEEP),
+    };
+    raw_srv_t *s;
+    rec_t a, b;
+
+    s = raw_start(e, steps, 2);
+    raw_get(e, s, &a);
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(a.body.n, 2);
+    assert_memory_equal(a.body.p, "ok", 2);
+    raw_get(e, s, &b);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(s->nconns, 2);
+    assert_int_equal(conns_opened(e), 2);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+}
+
+/* The pool keeps at most max_idle connections and closes those idle past
+ * the timeout; the fake sees the closes, a later request a new one. */
+static void test_pool_limits(void **state)
+{
+    env_t *e = *state;
+    rec_t a = {0}, b = {0}, c = {0};
+    char *url = fu_url(e->fu, "/v1/models");
+    pg_upstream_opts_t o = get_opts(url);
+
+    pg_upstream_set_pool(e->u, 1, 100);
+    fu_push(e->fu, fu_openai_chat(&(fu_llm_opts_t){.text = "x"}));
+    assert_int_equal(start(e, &a, &o), PG_OK);
+    assert_int_equal(start(e, &b, &o), PG_OK);
+    assert_true(run_until_done(e, &a));
+    assert_true(run_until_done(e, &b));
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(conns_opened(e), 2);
+    /* Two came back, one fits: the other was closed at once. */
+    assert_true(fu_wait_closed(e->fu, 1, WAIT_MS));
+    /* The one kept goes after its idle timeout. */
+    for (int i = 0; i < 100 && fu_conns_closed(e->fu) < 2; i++)
+        run_for(e, 50);
+    assert_int_equal(fu_conns_closed(e->fu), 2);
+    assert_int_equal(start(e, &c, &o), PG_OK);
+    assert_true(run_until_done(e, &c));
+    assert_int_equal(c.result, PG_UPSTREAM_OK);
+    assert_int_equal(conns_opened(e), 3);
+    rec_free(&a);
+    rec_free(&b);
+    rec_free(&c);
+    free(url);
+}
+
+/* An idle pooled connection the upstream closes is dropped from the pool
+ * when the close arrives, so the next request needs no retry. */
+static void test_pooled_close_noticed(void **state)
+{
+    env_t *e = *state;
+    static const raw_step_t steps[] = {
+        STEP("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", RAW_KEEP),
+    };
+    raw_srv_t *s;
+    rec_t a, b;
+
+    s = raw_start(e, steps, 1);
+    raw_get(e, s, &a);
+    assert_int_equal(a.result, PG_UPSTREAM_OK);
+    raw_conn_close(pg_container_of(s->conns.next, raw_conn_t, node));
+    run_for(e, 50);
+    raw_get(e, s, &b);
+    assert_int_equal(b.result, PG_UPSTREAM_OK);
+    assert_int_equal(s->nreq, 2); /* no request was lost on the dead one */
+    assert_int_equal(conns_opened(e), 2);
+    raw_stop(e, s);
+    rec_free(&a);
+    rec_free(&b);
+}
+
+/* ---- robustness: random bytes as the upstream's answer ------------------------ */
+
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+    return rnd_state;
+}
+
+/* Pure noise, noise after a valid status line, a valid head followed by
+ * a mangled chunked body, or a body longer or shorter than announced: every answer ends the transfer exactly once,
+ * with the head before any data, and the worker goes on. */
+static void test_random_responses(void **state)
+{
+    env_t *e = *state;
+    static const char alpha[] = "HTTP/1.0 2345\r\n:;- \tabcxyzCONTENT-LENGTH"
+                                "transfer-encoding:chunked0123456789abcdef";
+    char buf[1200];
+    raw_step_t step;
+    raw_srv_t *s;
+    int ok = 0;
+
+    for (int it = 0; it < 300; it++) {
+        size_t n = 0, len = 1 + rnd() % 700;
+        int kind = (int)(rnd() % 4);
+        rec_t r;
+
+        if (kind == 1)
+            n = (size_t)sprintf(buf, "HTTP/1.1 200 OK\r\n");
+        else if (kind == 2)
+            n = (size_t)sprintf(buf, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+                                     "chunked\r\n\r\n");
+        else if (kind == 3) /* a body shorter or longer than announced */
+            n = (size_t)sprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: "
+                                     "%u\r\n\r\n", (unsigned)(rnd() % 700));
+        for (size_t i = 0; i < len && n < sizeof buf; i++)
+            buf[n++] = kind == 0 && rnd() % 2 ? (char)rnd()
+                                              : alpha[rnd() % (sizeof alpha - 1)];
+        step = (raw_step_t){buf, n, RAW_CLOSE};
+        s = raw_start(e, &step, 1);
+        raw_get(e, s, &r);
+        if (r.result == PG_UPSTREAM_OK) {
+            ok++;
+            assert_int_equal(r.nhead, 1);
+        }
+        assert_true(r.result == PG_UPSTREAM_OK || r.result == PG_UPSTREAM_BROKEN ||
+                    r.result == PG_UPSTREAM_TOO_BIG || r.result == PG_UPSTREAM_ERROR);
+        raw_stop(e, s);
+        rec_free(&r);
+    }
+    print_message("%d of 300 random answers parsed as whole responses\n", ok);
+    pg_upstream_stats_t st;
+    pg_upstream_get_stats(e->u, &st);
+    assert_int_equal(st.transfers_active, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)                                                          \
+    {#f " (native)", f, setup_native, teardown, NULL},               \
+    {#f " (curl)", f, setup_curl, teardown, NULL}
+#define TN(f) {#f " (native)", f, setup_native, teardown, NULL}
         T(test_post_round_trip),
         T(test_get_empty_body),
         T(test_error_status_is_ok_transfer),
@@ -971,7 +1555,20 @@ int main(void)
         T(test_oom_sweep),
         T(test_fake_openai_stream),
         T(test_fake_anthropic_bodies),
+        T(test_localhost_name),
+        T(test_connection_close_not_pooled),
+        TN(test_same_request_on_the_wire), /* compares both engines */
+        T(test_stale_pooled_connection_retried),
+        T(test_close_delimited_body),
+        T(test_http10_and_1xx),
+        T(test_head_limits),
+        T(test_malformed_head),
+        TN(test_garbage_after_response),
+        TN(test_pool_limits),
+        TN(test_pooled_close_noticed),
+        TN(test_random_responses),
 #undef T
+#undef TN
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
