@@ -584,6 +584,25 @@ static void test_anthropic_version_option(void **state)
  * provider gets its contents), and max_response_bytes is a size with a
  * floor. A missing file, a file without a certificate and a tiny limit
  * are errors at their own paths, without quoting the path. */
+/* providers[].http1_client picks the client for http:// base URLs: native
+ * (the default) or curl; anything else is an error at its path. */
+static void test_http1_client(void **state)
+{
+    built_t b;
+    build_ok(&b, "providers:\n"
+                 "  - {name: a, type: fake, http1_client: curl}\n"
+                 "  - {name: b, type: fake, http1_client: native}\n"
+                 "  - {name: c, type: fake}\n");
+    assert_true(b.cfg->providers[0].pub.http1_curl);
+    assert_false(b.cfg->providers[1].pub.http1_curl);
+    assert_false(b.cfg->providers[2].pub.http1_curl);
+    pg_config_unref(b.cfg);
+    build_bad(&b, "providers:\n  - {name: a, type: fake, http1_client: h2}\n",
+              1);
+    assert_diag(&b.d, "providers[0].http1_client", "one of native, curl");
+    (void)state;
+}
+
 static void test_tls_ca_file_and_max_response_bytes(void **state)
 {
     char dir[] = "/tmp/pg-cfg-ca-XXXXXX";
@@ -714,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_secret_never_echoed),
         cmocka_unit_test(test_anthropic_version_option),
         cmocka_unit_test(test_tls_ca_file_and_max_response_bytes),
+        cmocka_unit_test(test_http1_client),
         cmocka_unit_test(test_anthropic_app),
         cmocka_unit_test(test_null_reads_as_absent),
         cmocka_unit_test(test_refcount),
