@@ -62,7 +62,7 @@ pid=$!
 pids=$pid
 cleanup() {
   local p
-  for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  for p in $pids; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   return 0
 }
 trap cleanup EXIT
