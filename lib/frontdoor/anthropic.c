@@ -426,7 +426,10 @@ static int on_attempt(void *ud, const pg_cfg_provider_t *p)
     struct ant_msg *st = ud;
     st->ctx->provider = p->pub.name;
     st->raw = st->call.raw;
-    return st->raw ? PG_OK : decode_late(st);
+    int rc = st->raw ? PG_OK : decode_late(st);
+    if (rc == PG_OK && !st->raw)
+        pg_fd_log_unmapped(st->ctx, &st->req, p->pub.name);
+    return rc;
 }
 
 /* Parses the body (a tree in the request arena). Answers and returns NULL

@@ -356,7 +356,10 @@ static int on_attempt(void *ud, const pg_cfg_provider_t *p)
     struct oai_chat *st = ud;
     st->ctx->provider = p->pub.name;
     st->raw = st->call.raw;
-    return st->raw ? PG_OK : decode_late(st);
+    int rc = st->raw ? PG_OK : decode_late(st);
+    if (rc == PG_OK && !st->raw)
+        pg_fd_log_unmapped(st->ctx, &st->req, p->pub.name);
+    return rc;
 }
 
 static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,

@@ -5,6 +5,8 @@
 
 #include "base/alloc.h"
 #include "base/list.h"
+#include "base/log.h"
+#include "base/str.h"
 #include "base/time.h"
 #include "provider/call.h"
 
@@ -89,6 +91,28 @@ void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev)
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
 {
     ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
+}
+
+void pg_fd_log_unmapped(pg_fd_ctx_t *ctx, const pg_request_t *q,
+                        pg_str_t provider)
+{
+    if (q->nunmapped == 0 || !pg_log_enabled(ctx->log, PG_LOG_DEBUG))
+        return;
+    pg_buf_t b;
+    pg_buf_init(&b, 4096);
+    for (size_t i = 0; i < q->nunmapped; i++)
+        if ((i > 0 && pg_buf_append_char(&b, ',') != PG_OK) ||
+            pg_buf_append_str(&b, q->unmapped[i]) != PG_OK)
+            break; /* a long list is cut at the bound */
+    pg_log_field_t f[] = {
+        PG_LF_S("request_id", pg_str_c(ctx->req->request_id)),
+        PG_LF_S("provider", provider),
+        PG_LF_S("fields", pg_buf_str(&b)),
+    };
+    pg_log_fields(ctx->log, PG_LOG_DEBUG,
+                  "request fields not carried by the translation", f,
+                  sizeof(f) / sizeof(f[0]));
+    pg_buf_free(&b);
 }
 
 void pg_fd_stream_init(pg_fd_stream_t *s, pg_fd_ctx_t *ctx,

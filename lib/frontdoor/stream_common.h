@@ -46,6 +46,12 @@ void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev);
 /* The short error text of the access log line. */
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg);
 
+/* A translated hop to provider: at debug level, one log line naming the
+ * request's top-level fields the client's decoder could not map to the
+ * canonical model (q->unmapped), which that provider does not get. */
+void pg_fd_log_unmapped(pg_fd_ctx_t *ctx, const pg_request_t *q,
+                        pg_str_t provider);
+
 /* End-of-loop-turn flush of a stream (a uv_check_t). Heap-allocated, like
  * the keepalive, because its handle outlives the request arena. */
 typedef struct pg_fd_turn pg_fd_turn_t;

@@ -38,6 +38,8 @@ typedef struct fx {
  * mock-echo) and an openai app at /openai, the mock provider, and
  * whatever providers / rules the test adds. Models the rules do not match
  * go to default_provider when one is given. */
+static const char *log_level = "info"; /* a test may ask for debug */
+
 static fx_t *gw_start(const char *providers_yaml, const char *rules_yaml,
                       const char *default_provider)
 {
@@ -57,11 +59,11 @@ static fx_t *gw_start(const char *providers_yaml, const char *rules_yaml,
         "  - {name: ant, frontdoor: anthropic, path: /anthropic,"
         " default_model: mock-echo}\n"
         "  - {name: oai, frontdoor: openai, path: /openai}\n"
-        "logging: {level: info}\n",
+        "logging: {level: %s}\n",
         providers_yaml ? providers_yaml : "", rules_yaml ? rules_yaml : "",
         default_provider ? "  default_provider: " : "",
         default_provider ? default_provider : "",
-        default_provider ? "\n" : "");
+        default_provider ? "\n" : "", log_level);
     f->gw = pg_gateway_new();
     assert_non_null(f->gw);
     assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)), PG_OK);
@@ -323,6 +325,28 @@ static void test_mock_non_stream_and_stream(void **state)
     events_free(&l);
     tc_response_free(&r);
     assert_true(log_has(f, "\"provider\":\"mock\""));
+    gw_stop(f);
+}
+
+/* Top-level fields the translation cannot carry are named at debug level
+ * (the request itself is served). */
+static void test_unmapped_fields_logged_at_debug(void **state)
+{
+    (void)state;
+    log_level = "debug";
+    fx_t *f = gw_start(NULL, NULL, NULL);
+    log_level = "info";
+    tc_response_t r;
+    post(f, "{\"model\":\"mock-echo\",\"max_tokens\":10,\"service_tier\":"
+            "\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+            "\"container\":\"c1\"}", &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    static const char *const want[] = {
+        "request fields not carried by the translation",
+        "\"provider\":\"mock\"", "\"fields\":\"service_tier,container\"",
+        NULL};
+    assert_true(log_has_all(f, want));
     gw_stop(f);
 }
 
@@ -1375,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_ping_events),
         cmocka_unit_test(test_models_and_count_tokens),
         cmocka_unit_test(test_default_apps),
+        cmocka_unit_test(test_unmapped_fields_logged_at_debug),
         cmocka_unit_test(test_passthrough_non_stream_byte_identical),
         cmocka_unit_test(test_passthrough_stream_event_by_event),
         cmocka_unit_test(test_passthrough_errors_relayed),
