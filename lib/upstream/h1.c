@@ -203,7 +203,7 @@ static bool parse_url(const char *url, h1_url_t *u)
             return false;
         u->port = port;
     }
-    if (u->name.n == 0)
+    if (u->name.n == 0 || u->name.n > 253) /* DNS names are shorter */
         return false;
     for (p = e; *p && *p != '#'; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f)
@@ -1320,12 +1320,6 @@ void pg__h1_set_pool(pg_h1_t *h, unsigned max_idle, uint64_t idle_ms)
     pool_arm(h);
 }
 
-bool pg__h1_takes(const pg_h1_t *h, const char *url)
-{
-    h1_url_t u;
-    return h != NULL && !h->proxy_env && parse_url(url, &u);
-}
-
 int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *o,
                  const pg_upstream_cbs_t *cbs, void *ud,
                  pg_upstream_xfer_t **out)
@@ -1335,7 +1329,9 @@ int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *o,
     h1_host_t *ho;
 
     *out = NULL;
-    if (h->closing || !parse_url(o->url, &u))
+    if (h->proxy_env || !parse_url(o->url, &u))
+        return PG_DECLINED;
+    if (h->closing)
         return PG_EINVAL;
     x = pg__calloc(1, sizeof *x);
     if (x == NULL)

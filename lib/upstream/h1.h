@@ -37,12 +37,12 @@ void pg__h1_close(pg_h1_t *h, void (*done_cb)(void *ud), void *ud);
  * idle. Defaults 256 and 60 s. */
 void pg__h1_set_pool(pg_h1_t *h, unsigned max_idle, uint64_t idle_ms);
 
-/* Whether the native client serves url: a plain http:// URL it can parse,
- * without user:password@, and no proxy in the environment (curl honours
- * http_proxy / all_proxy; so do we, by leaving those transfers to it). */
-bool pg__h1_takes(const pg_h1_t *h, const char *url);
-
-/* The pg_upstream_start / cancel / resume contract of upstream.h. */
+/* The pg_upstream_start / cancel / resume contract of upstream.h. Start
+ * returns PG_DECLINED (nothing done) for a URL the native client leaves
+ * to curl: anything but a plain http:// URL it can parse (user:password@
+ * included), or any URL while a proxy variable is set in the environment
+ * (curl honours http_proxy / all_proxy; leaving it those transfers keeps
+ * that behaviour). */
 int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *opts,
                  const pg_upstream_cbs_t *cbs, void *ud,
                  pg_upstream_xfer_t **out);

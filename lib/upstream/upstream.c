@@ -975,8 +975,9 @@ int pg_upstream_start(pg_upstream_t *u, const pg_upstream_opts_t *opts,
     if (u == NULL || opts == NULL || opts->url == NULL || cbs == NULL ||
         cbs->on_done == NULL || out == NULL || u->closing)
         return PG_EINVAL;
-    if (!opts->force_curl && pg__h1_takes(u->h1, opts->url))
-        return pg__h1_start(u->h1, opts, cbs, ud, out);
+    if (!opts->force_curl &&
+        (rc = pg__h1_start(u->h1, opts, cbs, ud, out)) != PG_DECLINED)
+        return rc;
     x = pg__calloc(1, sizeof *x);
     if (x == NULL)
         return PG_ENOMEM;
