@@ -585,7 +585,8 @@ int main(int argc, char **argv)
     int namelen = sizeof addr;
     int rc;
 
-    for (int i = 1; i < argc; i++) {
+    /* Every flag takes a value: step over the pair. */
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v != NULL && strcmp(argv[i], "--host") == 0)
             host = v;
@@ -602,7 +603,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
 
     llhttp_settings_init(&parser_settings);

@@ -40,8 +40,8 @@ static void test_valid_documents(void **state)
         "\"\"", "\" spaced \\\" quote \\\\ slash \\/ \\b\\f\\n\\r\\t\"",
         "\"\\u00e9\\u4e2d\\ud83d\\ude00\"",
         " { \"a\" : [ 1 , 2 , { \"b\" : null } ] , \"c\" : \"d\" } ",
-        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":"
-        "[{\"type\":\"text\",\"text\":\"hi\"}]}],\"temperature\":0}",
+        ("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":"
+         "[{\"type\":\"text\",\"text\":\"hi\"}]}],\"temperature\":0}"),
         "[[[[[[[[[[1]]]]]]]]]]",
         "{\"dup\":1,\"dup\":2}",
         "12345678901234567890",
