@@ -207,6 +207,67 @@ static void test_openai_non_stream(void **state)
     fu_stop(fu);
 }
 
+/* providers[].http1_client: an http:// base_url goes through the native
+ * HTTP/1.1 client by default and through libcurl with `curl`; the upstream
+ * tells them apart by Accept-Encoding (native asks for identity, curl
+ * offers its decoders). Both answer the client the same, stream or not. */
+static void test_http1_client_choice(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello"}));
+    char *a = provider_yaml("nat", "openai-compatible", fu, NULL);
+    char *b = provider_yaml("cur", "openai-compatible", fu,
+                            "http1_client: curl");
+    char *p = tc_xasprintf("%s%s", a, b);
+    fx_t *f = gw_start(p, "  rules: [{model_prefix: curl-, provider: cur}]\n"
+                          "  default_provider: nat\n");
+    static const char *bodies[] = {
+        simple_body,
+        "{\"model\":\"curl-x\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"Say hello\"}]}",
+        stream_body,
+        "{\"model\":\"curl-x\",\"stream\":true,\"messages\":[{\"role\":"
+        "\"user\",\"content\":\"Say hello\"}]}",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        tc_response_t r;
+        if (i == 2) { /* from now on the fake streams */
+            fu_reset(fu);
+            fu_push(fu, fu_openai_chat_stream(
+                            &(fu_llm_opts_t){.text = "Hi there", .nparts = 3}));
+        }
+        post(f, bodies[i], &r);
+        assert_int_equal(r.status, 200);
+        if (i < 2) {
+            cJSON *j = json_of(&r);
+            assert_string_equal(message_content(j), "Hello");
+            cJSON_Delete(j);
+        } else {
+            bool done = false, error = false;
+            char *text = stream_text(&r, &done, &error);
+            assert_true(done);
+            assert_false(error);
+            assert_string_equal(text, "Hi there");
+            free(text);
+        }
+        fu_request_t *rq = fu_request(fu, i % 2);
+        const char *enc = fu_request_header(rq, "accept-encoding");
+        assert_non_null(enc);
+        if (i % 2 == 0)
+            assert_string_equal(enc, "identity");
+        else
+            assert_non_null(strstr(enc, "gzip"));
+        fu_request_free(rq);
+        tc_response_free(&r);
+    }
+    gw_stop(f);
+    free(a);
+    free(b);
+    free(p);
+    fu_stop(fu);
+}
+
 static void test_openai_stream_relay(void **state)
 {
     (void)state;
@@ -1059,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_200_with_error_body),
         cmocka_unit_test(test_endless_body_stops_at_max_response_bytes),
         cmocka_unit_test(test_endless_stream_stops_at_max_response_bytes),
+        cmocka_unit_test(test_http1_client_choice),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
