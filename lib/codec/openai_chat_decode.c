@@ -9,76 +9,27 @@
 
 #include "base/json.h"
 #include "base/str.h"
+#include "codec/decode_util.h"
 #include "codec/openai_chat.h"
 
-struct dec {
-    pg_arena_t *a;
-    pg_openai_decode_err_t *err;
-};
-
-/* Dynamic arrays built while decoding; they grow in the arena. */
-struct parts {
-    pg_part_t *v;
-    size_t n, cap;
-};
-
-#define PARAM_MAX 160
-
-static int fail(struct dec *d, const char *code, const char *param,
+static int fail(pg_dec_t *d, const char *code, const char *param,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Formats a parameter path into a PARAM_MAX buffer; an absurdly deep path
- * is cut, which only shortens an error message. */
-static void pathf(char *dst, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void pathf(char *dst, const char *fmt, ...)
-{
-    /* Paths are built for every field decoded, error or not, so this is
-     * on the hot path: a tiny formatter for the two conversions paths
-     * use (%s and %zu) instead of vsnprintf. */
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    for (const char *f = fmt; *f != '\0' && n < PARAM_MAX - 1; f++) {
-        if (f[0] == '%' && f[1] == 's') {
-            const char *s = va_arg(ap, const char *);
-            while (*s != '\0' && n < PARAM_MAX - 1)
-                dst[n++] = *s++;
-            f++;
-        } else if (f[0] == '%' && f[1] == 'z' && f[2] == 'u') {
-            char digits[24];
-            size_t v = va_arg(ap, size_t), k = 0;
-            do {
-                digits[k++] = (char)('0' + v % 10);
-                v /= 10;
-            } while (v != 0);
-            while (k > 0 && n < PARAM_MAX - 1)
-                dst[n++] = digits[--k];
-            f += 2;
-        } else {
-            dst[n++] = *f;
-        }
-    }
-    va_end(ap);
-    dst[n] = '\0';
-}
-
-static int fail(struct dec *d, const char *code, const char *param,
+static int fail(pg_dec_t *d, const char *code, const char *param,
                 const char *fmt, ...)
 {
+    pg_openai_decode_err_t *e = d->err;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    d->err->status = 400;
-    d->err->message = pg_arena_strdup(d->a, pg_str_c(msg));
-    d->err->param = param ? pg_arena_strdup(d->a, pg_str_c(param))
-                          : PG_STR_NULL;
-    d->err->code = pg_arena_strdup(d->a, pg_str_c(code));
-    if (d->err->message.p == NULL || d->err->code.p == NULL ||
-        (param && d->err->param.p == NULL))
+    e->status = 400;
+    e->message = pg_arena_strdup(d->a, pg_str_c(msg));
+    e->param = param ? pg_arena_strdup(d->a, pg_str_c(param)) : PG_STR_NULL;
+    e->code = pg_arena_strdup(d->a, pg_str_c(code));
+    if (e->message.p == NULL || e->code.p == NULL ||
+        (param && e->param.p == NULL))
         return PG_ENOMEM;
     return PG_EPARSE;
 }
@@ -100,7 +51,7 @@ static const char *json_type_name(const cJSON *it)
     return "an object";
 }
 
-static int fail_type(struct dec *d, const char *param, const char *expected,
+static int fail_type(pg_dec_t *d, const char *param, const char *expected,
                      const cJSON *got)
 {
     return fail(d, "invalid_type", param,
@@ -108,58 +59,60 @@ static int fail_type(struct dec *d, const char *param, const char *expected,
                 param, expected, json_type_name(got));
 }
 
-static int fail_missing(struct dec *d, const char *param)
+static int fail_missing(pg_dec_t *d, const char *param)
 {
     return fail(d, "missing_required_parameter", param,
                 "Missing required parameter: '%s'.", param);
 }
 
-static int copy(struct dec *d, pg_str_t s, pg_str_t *out)
+static int fail_range(pg_dec_t *d, const char *param, pg_dec_kind_t kind,
+                      bool below, double bound, double got)
 {
-    *out = pg_arena_strdup(d->a, s);
-    return out->p ? PG_OK : PG_ENOMEM;
+    if (kind == PG_DEC_INTEGER)
+        return fail(d, "integer_below_min_value", param,
+                    "Invalid '%s': integer below minimum value. Expected a "
+                    "value >= %lld, but got %lld instead.", param,
+                    (long long)bound, (long long)got);
+    if (below)
+        return fail(d, "decimal_below_min_value", param,
+                    "Invalid '%s': decimal below minimum value. Expected a "
+                    "value >= %g, but got %g instead.", param, bound, got);
+    return fail(d, "decimal_above_max_value", param,
+                "Invalid '%s': decimal above maximum value. Expected a "
+                "value <= %g, but got %g instead.", param, bound, got);
 }
 
-/* A present, non-null member (OpenAI treats null as "not given"). */
-static const cJSON *member(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(it) ? NULL : it;
-}
-
-static int get_string(struct dec *d, const cJSON *it, const char *param,
-                      pg_str_t *out)
-{
-    if (!cJSON_IsString(it))
-        return fail_type(d, param, "a string", it);
-    return copy(d, pg_json_str(it), out);
-}
-
-static int parts_push(struct dec *d, struct parts *ps, pg_part_t **out)
-{
-    void *v = ps->v;
-    if (pg_canon_grow(d->a, &v, ps->n, &ps->cap, sizeof(pg_part_t)))
-        return PG_ENOMEM;
-    ps->v = v;
-    *out = &ps->v[ps->n++];
-    memset(*out, 0, sizeof(**out));
-    return PG_OK;
-}
+/* OpenAI's wording. A required member sent as null is "got null", and a
+ * number too large for its field (1e999) is out of range. */
+static const pg_dec_dialect_t openai_dialect = {
+    .expected = {[PG_DEC_STRING] = "a string",
+                 [PG_DEC_NUMBER] = "a decimal",
+                 [PG_DEC_INTEGER] = "an integer",
+                 [PG_DEC_BOOLEAN] = "a boolean",
+                 [PG_DEC_OBJECT] = "an object",
+                 [PG_DEC_ARRAY] = "an array"},
+    .missing = fail_missing,
+    .type = fail_type,
+    .range = fail_range,
+    .int_max_abs = 9.2e18,
+    .finite_numbers = false,
+    .null_is_missing = false,
+};
 
 /* ---- content parts -------------------------------------------------------- */
 
-static int decode_image(struct dec *d, const cJSON *part, const char *path,
+static int decode_image(pg_dec_t *d, const cJSON *part, const char *path,
                         pg_part_t *p)
 {
-    char param[PARAM_MAX];
+    char param[PG_DEC_PATH_MAX];
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(part, "image_url");
     const cJSON *url = img;
-    pathf(param, "%s.image_url", path);
+    pg_dec_pathf(param, "%s.image_url", path);
     if (img == NULL)
         return fail_missing(d, param);
     if (cJSON_IsObject(img)) {
         url = cJSON_GetObjectItemCaseSensitive(img, "url");
-        pathf(param, "%s.image_url.url", path);
+        pg_dec_pathf(param, "%s.image_url.url", path);
         if (url == NULL)
             return fail_missing(d, param);
     }
@@ -181,7 +134,8 @@ static int decode_image(struct dec *d, const cJSON *part, const char *path,
                         param);
         pg_str_t mt = pg_str(u.p + 5, (size_t)(semi - (u.p + 5)));
         pg_str_t data = pg_str(comma + 1, u.n - (size_t)(comma + 1 - u.p));
-        if (copy(d, mt, &p->image.media_type) || copy(d, data, &p->image.data))
+        if (pg_dec_copy(d->a, mt, &p->image.media_type) ||
+            pg_dec_copy(d->a, data, &p->image.data))
             return PG_ENOMEM;
         return PG_OK;
     }
@@ -191,23 +145,23 @@ static int decode_image(struct dec *d, const cJSON *part, const char *path,
                     "Invalid image URL: '%s'. Expected a base64 data URL "
                     "(data:<media type>;base64,<data>) or an http(s) URL.",
                     param);
-    return copy(d, u, &p->image.url);
+    return pg_dec_copy(d->a, u, &p->image.url);
 }
 
 /* Which part types a role's content array may hold. */
 enum { ALLOW_IMAGE = 1, ALLOW_REFUSAL = 2 };
 
-static int decode_content(struct dec *d, const cJSON *content,
-                          const char *path, int allow, struct parts *ps)
+static int decode_content(pg_dec_t *d, const cJSON *content,
+                          const char *path, int allow, pg_dec_parts_t *ps)
 {
-    char param[PARAM_MAX];
+    char param[PG_DEC_PATH_MAX];
     pg_part_t *p;
     int rc;
     if (cJSON_IsString(content)) {
-        if ((rc = parts_push(d, ps, &p)))
+        if ((rc = pg_dec_parts_push(d->a, ps, &p)))
             return rc;
         p->kind = PG_PART_TEXT;
-        return copy(d, pg_json_str(content), &p->text);
+        return pg_dec_copy(d->a, pg_json_str(content), &p->text);
     }
     if (!cJSON_IsArray(content))
         return fail_type(d, path, "one of a string or array of objects",
@@ -216,29 +170,24 @@ static int decode_content(struct dec *d, const cJSON *content,
     const cJSON *it;
     cJSON_ArrayForEach(it, content)
     {
-        char ppath[PARAM_MAX];
-        pathf(ppath, "%s[%zu]", path, j++);
+        char ppath[PG_DEC_PATH_MAX];
+        pg_dec_pathf(ppath, "%s[%zu]", path, j++);
         if (!cJSON_IsObject(it))
             return fail_type(d, ppath, "an object", it);
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        pathf(param, "%s.type", ppath);
-        if (type == NULL)
-            return fail_missing(d, param);
-        if (!cJSON_IsString(type))
-            return fail_type(d, param, "a string", type);
+        const cJSON *type;
+        pg_dec_pathf(param, "%s.type", ppath);
+        if ((rc = pg_dec_field(d, it, "type", param, PG_DEC_STRING, &type)))
+            return rc;
         pg_str_t t = pg_json_str(type);
-        if ((rc = parts_push(d, ps, &p)))
+        if ((rc = pg_dec_parts_push(d->a, ps, &p)))
             return rc;
         if (pg_str_eqc(t, "text") ||
             ((allow & ALLOW_REFUSAL) && pg_str_eqc(t, "refusal"))) {
             bool refusal = pg_str_eqc(t, "refusal");
-            const char *key = refusal ? "refusal" : "text";
-            pathf(param, "%s.%s", ppath, key);
-            const cJSON *txt = cJSON_GetObjectItemCaseSensitive(it, key);
-            if (txt == NULL)
-                return fail_missing(d, param);
             p->kind = refusal ? PG_PART_REFUSAL : PG_PART_TEXT;
-            if ((rc = get_string(d, txt, param, &p->text)))
+            if ((rc = pg_dec_req_string(d, it, ppath,
+                                        refusal ? "refusal" : "text",
+                                        &p->text)))
                 return rc;
         } else if ((allow & ALLOW_IMAGE) && pg_str_eqc(t, "image_url")) {
             if ((rc = decode_image(d, it, ppath, p)))
@@ -257,10 +206,10 @@ static int decode_content(struct dec *d, const cJSON *content,
 
 /* ---- messages ---------------------------------------------------------------- */
 
-static int decode_tool_calls(struct dec *d, const cJSON *tcs,
-                             const char *path, struct parts *ps)
+static int decode_tool_calls(pg_dec_t *d, const cJSON *tcs,
+                             const char *path, pg_dec_parts_t *ps)
 {
-    char param[PARAM_MAX];
+    char param[PG_DEC_PATH_MAX];
     int rc;
     if (!cJSON_IsArray(tcs))
         return fail_type(d, path, "an array", tcs);
@@ -268,65 +217,49 @@ static int decode_tool_calls(struct dec *d, const cJSON *tcs,
     const cJSON *tc;
     cJSON_ArrayForEach(tc, tcs)
     {
-        char tpath[PARAM_MAX];
+        char tpath[PG_DEC_PATH_MAX];
         pg_part_t *p;
-        pathf(tpath, "%s[%zu]", path, j++);
+        pg_dec_pathf(tpath, "%s[%zu]", path, j++);
         if (!cJSON_IsObject(tc))
             return fail_type(d, tpath, "an object", tc);
-        if ((rc = parts_push(d, ps, &p)))
+        if ((rc = pg_dec_parts_push(d->a, ps, &p)))
             return rc;
         p->kind = PG_PART_TOOL_CALL;
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
-        pathf(param, "%s.id", tpath);
-        if (id == NULL)
-            return fail_missing(d, param);
-        if ((rc = get_string(d, id, param, &p->tool_call.id)))
-            return rc;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        pathf(param, "%s.function", tpath);
-        if (fn == NULL)
-            return fail_missing(d, param);
-        if (!cJSON_IsObject(fn))
-            return fail_type(d, param, "an object", fn);
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        pathf(param, "%s.function.name", tpath);
-        if (name == NULL)
-            return fail_missing(d, param);
-        if ((rc = get_string(d, name, param, &p->tool_call.name)))
-            return rc;
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-        pathf(param, "%s.function.arguments", tpath);
-        if (args == NULL)
-            return fail_missing(d, param);
-        if ((rc = get_string(d, args, param, &p->tool_call.arguments)))
+        const cJSON *fn;
+        pg_dec_pathf(param, "%s.function", tpath);
+        if ((rc = pg_dec_req_string(d, tc, tpath, "id", &p->tool_call.id)) ||
+            (rc = pg_dec_field(d, tc, "function", param, PG_DEC_OBJECT,
+                               &fn)) ||
+            (rc = pg_dec_req_string(d, fn, param, "name",
+                                    &p->tool_call.name)) ||
+            (rc = pg_dec_req_string(d, fn, param, "arguments",
+                                    &p->tool_call.arguments)))
             return rc;
     }
     return PG_OK;
 }
 
-static int decode_message(struct dec *d, const cJSON *m, size_t i,
-                          pg_message_t *out, struct parts *system)
+static int decode_message(pg_dec_t *d, const cJSON *m, size_t i,
+                          pg_message_t *out, pg_dec_parts_t *system)
 {
-    char path[PARAM_MAX], param[PARAM_MAX];
-    struct parts ps = {0};
+    char path[PG_DEC_PATH_MAX], param[PG_DEC_PATH_MAX];
+    pg_dec_parts_t ps = {0};
     int rc;
-    pathf(path, "messages[%zu]", i);
+    pg_dec_pathf(path, "messages[%zu]", i);
     if (!cJSON_IsObject(m))
         return fail_type(d, path, "an object", m);
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-    pathf(param, "%s.role", path);
-    if (role == NULL)
-        return fail_missing(d, param);
-    if (!cJSON_IsString(role))
-        return fail_type(d, param, "a string", role);
+    const cJSON *role;
+    pg_dec_pathf(param, "%s.role", path);
+    if ((rc = pg_dec_field(d, m, "role", param, PG_DEC_STRING, &role)))
+        return rc;
     pg_str_t r = pg_json_str(role);
-    const cJSON *content = member(m, "content");
-    pathf(param, "%s.content", path);
-    const cJSON *name = member(m, "name");
+    const cJSON *content = pg_dec_member(m, "content");
+    pg_dec_pathf(param, "%s.content", path);
+    const cJSON *name = pg_dec_member(m, "name");
     if (name != NULL) {
-        char np[PARAM_MAX];
-        pathf(np, "%s.name", path);
-        if ((rc = get_string(d, name, np, &out->name)))
+        char np[PG_DEC_PATH_MAX];
+        pg_dec_pathf(np, "%s.name", path);
+        if ((rc = pg_dec_string(d, name, np, &out->name)))
             return rc;
     }
     if (pg_str_eqc(r, "system") || pg_str_eqc(r, "developer")) {
@@ -347,43 +280,43 @@ static int decode_message(struct dec *d, const cJSON *m, size_t i,
         rc = PG_OK;
         if (content != NULL)
             rc = decode_content(d, content, param, ALLOW_REFUSAL, &ps);
-        const cJSON *refusal = member(m, "refusal");
+        const cJSON *refusal = pg_dec_member(m, "refusal");
         if (rc == PG_OK && refusal != NULL) {
             pg_part_t *p;
-            char rp[PARAM_MAX];
-            pathf(rp, "%s.refusal", path);
-            if ((rc = parts_push(d, &ps, &p)) == PG_OK) {
+            char rp[PG_DEC_PATH_MAX];
+            pg_dec_pathf(rp, "%s.refusal", path);
+            if ((rc = pg_dec_parts_push(d->a, &ps, &p)) == PG_OK) {
                 p->kind = PG_PART_REFUSAL;
-                rc = get_string(d, refusal, rp, &p->text);
+                rc = pg_dec_string(d, refusal, rp, &p->text);
             }
         }
-        const cJSON *tcs = member(m, "tool_calls");
+        const cJSON *tcs = pg_dec_member(m, "tool_calls");
         if (rc == PG_OK && tcs != NULL) {
-            char tp[PARAM_MAX];
-            pathf(tp, "%s.tool_calls", path);
+            char tp[PG_DEC_PATH_MAX];
+            pg_dec_pathf(tp, "%s.tool_calls", path);
             rc = decode_tool_calls(d, tcs, tp, &ps);
         }
     } else if (pg_str_eqc(r, "tool")) {
         out->role = PG_ROLE_TOOL;
-        char tp[PARAM_MAX];
-        pathf(tp, "%s.tool_call_id", path);
+        char tp[PG_DEC_PATH_MAX];
+        pg_dec_pathf(tp, "%s.tool_call_id", path);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
         if (id == NULL)
             return fail_missing(d, tp);
         if (content == NULL)
             return fail_missing(d, param);
-        struct parts inner = {0};
+        pg_dec_parts_t inner = {0};
         pg_part_t *p;
-        if ((rc = parts_push(d, &ps, &p)))
+        if ((rc = pg_dec_parts_push(d->a, &ps, &p)))
             return rc;
         p->kind = PG_PART_TOOL_RESULT;
-        if ((rc = get_string(d, id, tp, &p->tool_result.call_id)) ||
+        if ((rc = pg_dec_string(d, id, tp, &p->tool_result.call_id)) ||
             (rc = decode_content(d, content, param, 0, &inner)))
             return rc;
         p->tool_result.content = inner.v;
         p->tool_result.ncontent = inner.n;
     } else {
-        pathf(param, "%s.role", path);
+        pg_dec_pathf(param, "%s.role", path);
         return fail(d, "invalid_value", param,
                     "Invalid value: '%.*s'. Supported values are: 'system', "
                     "'assistant', 'user', 'tool', and 'developer'.",
@@ -396,7 +329,7 @@ static int decode_message(struct dec *d, const cJSON *m, size_t i,
     return PG_OK;
 }
 
-static int decode_messages(struct dec *d, const cJSON *root, pg_request_t *q)
+static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
 {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (msgs == NULL || cJSON_IsNull(msgs))
@@ -411,7 +344,7 @@ static int decode_messages(struct dec *d, const cJSON *root, pg_request_t *q)
     pg_message_t *out = pg_arena_calloc(d->a, n, sizeof(*out));
     if (out == NULL)
         return PG_ENOMEM;
-    struct parts system = {0};
+    pg_dec_parts_t system = {0};
     size_t i = 0, k = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
@@ -433,9 +366,9 @@ static int decode_messages(struct dec *d, const cJSON *root, pg_request_t *q)
 
 /* ---- tools ------------------------------------------------------------------ */
 
-static int decode_tools(struct dec *d, const cJSON *tools, pg_request_t *q)
+static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
 {
-    char path[PARAM_MAX], param[PARAM_MAX];
+    char path[PG_DEC_PATH_MAX], param[PG_DEC_PATH_MAX];
     int rc;
     if (!cJSON_IsArray(tools))
         return fail_type(d, "tools", "an array", tools);
@@ -448,46 +381,32 @@ static int decode_tools(struct dec *d, const cJSON *tools, pg_request_t *q)
     cJSON_ArrayForEach(t, tools)
     {
         pg_tool_t *o = &out[i];
-        pathf(path, "tools[%zu]", i++);
+        pg_dec_pathf(path, "tools[%zu]", i++);
         if (!cJSON_IsObject(t))
             return fail_type(d, path, "an object", t);
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
-        pathf(param, "%s.type", path);
-        if (type == NULL)
-            return fail_missing(d, param);
-        if (!cJSON_IsString(type))
-            return fail_type(d, param, "a string", type);
+        const cJSON *type, *fn;
+        pg_dec_pathf(param, "%s.type", path);
+        if ((rc = pg_dec_field(d, t, "type", param, PG_DEC_STRING, &type)))
+            return rc;
         if (!pg_str_eqc(pg_json_str(type), "function"))
             return fail(d, "invalid_value", param,
                         "Invalid value: '%s'. Supported values are: "
                         "'function'.", type->valuestring);
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-        pathf(param, "%s.function", path);
-        if (fn == NULL)
-            return fail_missing(d, param);
-        if (!cJSON_IsObject(fn))
-            return fail_type(d, param, "an object", fn);
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        pathf(param, "%s.function.name", path);
-        if (name == NULL)
-            return fail_missing(d, param);
-        if ((rc = get_string(d, name, param, &o->name)))
+        pg_dec_pathf(param, "%s.function", path);
+        if ((rc = pg_dec_field(d, t, "function", param, PG_DEC_OBJECT,
+                               &fn)) ||
+            (rc = pg_dec_req_string(d, fn, param, "name", &o->name)))
             return rc;
-        const cJSON *desc = member(fn, "description");
-        pathf(param, "%s.function.description", path);
-        if (desc && (rc = get_string(d, desc, param, &o->description)))
+        const cJSON *desc = pg_dec_member(fn, "description");
+        pg_dec_pathf(param, "%s.function.description", path);
+        if (desc && (rc = pg_dec_string(d, desc, param, &o->description)))
             return rc;
-        const cJSON *params = member(fn, "parameters");
+        const cJSON *params = pg_dec_member(fn, "parameters");
         if (params != NULL) {
-            pathf(param, "%s.function.parameters", path);
+            pg_dec_pathf(param, "%s.function.parameters", path);
             if (!cJSON_IsObject(params))
                 return fail_type(d, param, "an object", params);
-            char *txt = cJSON_PrintUnformatted(params);
-            if (txt == NULL)
-                return PG_ENOMEM;
-            rc = copy(d, pg_str_c(txt), &o->parameters);
-            cJSON_free(txt);
-            if (rc)
+            if ((rc = pg_dec_print_json(d->a, params, &o->parameters)))
                 return rc;
         }
     }
@@ -496,7 +415,7 @@ static int decode_tools(struct dec *d, const cJSON *tools, pg_request_t *q)
     return PG_OK;
 }
 
-static int decode_tool_choice(struct dec *d, const cJSON *tc, pg_request_t *q)
+static int decode_tool_choice(pg_dec_t *d, const cJSON *tc, pg_request_t *q)
 {
     if (cJSON_IsString(tc)) {
         pg_str_t s = pg_json_str(tc);
@@ -514,74 +433,26 @@ static int decode_tool_choice(struct dec *d, const cJSON *tc, pg_request_t *q)
     }
     if (!cJSON_IsObject(tc))
         return fail_type(d, "tool_choice", "one of a string or object", tc);
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(tc, "type");
-    if (type == NULL)
-        return fail_missing(d, "tool_choice.type");
-    if (!cJSON_IsString(type))
-        return fail_type(d, "tool_choice.type", "a string", type);
+    const cJSON *type, *fn;
+    int rc = pg_dec_field(d, tc, "type", "tool_choice.type", PG_DEC_STRING,
+                          &type);
+    if (rc)
+        return rc;
     if (!pg_str_eqc(pg_json_str(type), "function"))
         return fail(d, "invalid_value", "tool_choice.type",
                     "Invalid value: '%s'. Supported values are: 'function'.",
                     type->valuestring);
-    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-    if (fn == NULL)
-        return fail_missing(d, "tool_choice.function");
-    if (!cJSON_IsObject(fn))
-        return fail_type(d, "tool_choice.function", "an object", fn);
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-    if (name == NULL)
-        return fail_missing(d, "tool_choice.function.name");
+    if ((rc = pg_dec_field(d, tc, "function", "tool_choice.function",
+                           PG_DEC_OBJECT, &fn)))
+        return rc;
     q->tool_choice = PG_TOOL_CHOICE_NAMED;
-    return get_string(d, name, "tool_choice.function.name",
-                      &q->tool_choice_name);
+    return pg_dec_req_string(d, fn, "tool_choice.function", "name",
+                             &q->tool_choice_name);
 }
 
 /* ---- scalars ---------------------------------------------------------------- */
 
-static int get_number(struct dec *d, const cJSON *it, const char *param,
-                      double min, double max, double *out)
-{
-    if (!cJSON_IsNumber(it))
-        return fail_type(d, param, "a decimal", it);
-    double v = it->valuedouble;
-    if (v < min)
-        return fail(d, "decimal_below_min_value", param,
-                    "Invalid '%s': decimal below minimum value. Expected a "
-                    "value >= %g, but got %g instead.", param, min, v);
-    if (v > max)
-        return fail(d, "decimal_above_max_value", param,
-                    "Invalid '%s': decimal above maximum value. Expected a "
-                    "value <= %g, but got %g instead.", param, max, v);
-    *out = v;
-    return PG_OK;
-}
-
-static int get_int(struct dec *d, const cJSON *it, const char *param,
-                   int64_t min, int64_t *out)
-{
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
-        fabs(it->valuedouble) > 9.2e18)
-        return fail_type(d, param, "an integer", it);
-    int64_t v = (int64_t)it->valuedouble;
-    if (v < min)
-        return fail(d, "integer_below_min_value", param,
-                    "Invalid '%s': integer below minimum value. Expected a "
-                    "value >= %lld, but got %lld instead.", param,
-                    (long long)min, (long long)v);
-    *out = v;
-    return PG_OK;
-}
-
-static int get_bool(struct dec *d, const cJSON *it, const char *param,
-                    bool *out)
-{
-    if (!cJSON_IsBool(it))
-        return fail_type(d, param, "a boolean", it);
-    *out = cJSON_IsTrue(it);
-    return PG_OK;
-}
-
-static int decode_stop(struct dec *d, const cJSON *it, pg_request_t *q)
+static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 {
     pg_str_t *out = pg_arena_calloc(d->a, PG_OPENAI_MAX_STOP,
                                     sizeof(*out));
@@ -590,7 +461,7 @@ static int decode_stop(struct dec *d, const cJSON *it, pg_request_t *q)
     if (cJSON_IsString(it)) {
         q->stop = out;
         q->nstop = 1;
-        return copy(d, pg_json_str(it), &out[0]);
+        return pg_dec_copy(d->a, pg_json_str(it), &out[0]);
     }
     if (!cJSON_IsArray(it))
         return fail_type(d, "stop", "one of a string or array of strings",
@@ -605,9 +476,9 @@ static int decode_stop(struct dec *d, const cJSON *it, pg_request_t *q)
     const cJSON *s;
     cJSON_ArrayForEach(s, it)
     {
-        char param[PARAM_MAX];
-        pathf(param, "stop[%zu]", i);
-        int rc = get_string(d, s, param, &out[i++]);
+        char param[PG_DEC_PATH_MAX];
+        pg_dec_pathf(param, "stop[%zu]", i);
+        int rc = pg_dec_string(d, s, param, &out[i++]);
         if (rc)
             return rc;
     }
@@ -616,34 +487,27 @@ static int decode_stop(struct dec *d, const cJSON *it, pg_request_t *q)
     return PG_OK;
 }
 
-static int decode_response_format(struct dec *d, const cJSON *it,
+static int decode_response_format(pg_dec_t *d, const cJSON *it,
                                   pg_request_t *q)
 {
     if (!cJSON_IsObject(it))
         return fail_type(d, "response_format", "an object", it);
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-    if (type == NULL)
-        return fail_missing(d, "response_format.type");
-    if (!cJSON_IsString(type))
-        return fail_type(d, "response_format.type", "a string", type);
+    const cJSON *type;
+    int rc = pg_dec_field(d, it, "type", "response_format.type",
+                          PG_DEC_STRING, &type);
+    if (rc)
+        return rc;
     pg_str_t t = pg_json_str(type);
     if (pg_str_eqc(t, "text")) {
         q->response_format = PG_FORMAT_TEXT;
     } else if (pg_str_eqc(t, "json_object")) {
         q->response_format = PG_FORMAT_JSON_OBJECT;
     } else if (pg_str_eqc(t, "json_schema")) {
-        const cJSON *js = cJSON_GetObjectItemCaseSensitive(it, "json_schema");
-        if (js == NULL)
-            return fail_missing(d, "response_format.json_schema");
-        if (!cJSON_IsObject(js))
-            return fail_type(d, "response_format.json_schema", "an object",
-                             js);
-        char *txt = cJSON_PrintUnformatted(js);
-        if (txt == NULL)
-            return PG_ENOMEM;
-        int rc = copy(d, pg_str_c(txt), &q->response_schema);
-        cJSON_free(txt);
-        if (rc)
+        const cJSON *js;
+        if ((rc = pg_dec_field(d, it, "json_schema",
+                               "response_format.json_schema", PG_DEC_OBJECT,
+                               &js)) ||
+            (rc = pg_dec_print_json(d->a, js, &q->response_schema)))
             return rc;
         q->response_format = PG_FORMAT_JSON_SCHEMA;
     } else {
@@ -663,132 +527,103 @@ static const char *const known_keys[] = {
     "stream_options", "response_format", "reasoning_effort", "user",
 };
 
-static bool is_known(const char *k)
-{
-    for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++) {
-        if (strcmp(k, known_keys[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int decode_unmapped(struct dec *d, const cJSON *root, pg_request_t *q)
-{
-    size_t n = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, root) n += !is_known(it->string);
-    if (n == 0)
-        return PG_OK;
-    pg_str_t *out = pg_arena_calloc(d->a, n, sizeof(*out));
-    if (out == NULL)
-        return PG_ENOMEM;
-    size_t k = 0;
-    cJSON_ArrayForEach(it, root)
-    {
-        if (!is_known(it->string) &&
-            copy(d, pg_str_c(it->string), &out[k++]))
-            return PG_ENOMEM;
-    }
-    q->unmapped = out;
-    q->nunmapped = n;
-    return PG_OK;
-}
-
 /* Sampling and limits: each sets its PG_SET_* bit only when given. */
-static int decode_sampling(struct dec *d, const cJSON *root, pg_request_t *q)
+static int decode_sampling(pg_dec_t *d, const cJSON *root, pg_request_t *q)
 {
     const cJSON *it;
     int rc;
-    if ((it = member(root, "temperature"))) {
-        if ((rc = get_number(d, it, "temperature", 0, 2, &q->temperature)))
+    if ((it = pg_dec_member(root, "temperature"))) {
+        if ((rc = pg_dec_number(d, it, "temperature", 0, 2,
+                                &q->temperature)))
             return rc;
         q->set |= PG_SET_TEMPERATURE;
     }
-    if ((it = member(root, "top_p"))) {
-        if ((rc = get_number(d, it, "top_p", 0, 1, &q->top_p)))
+    if ((it = pg_dec_member(root, "top_p"))) {
+        if ((rc = pg_dec_number(d, it, "top_p", 0, 1, &q->top_p)))
             return rc;
         q->set |= PG_SET_TOP_P;
     }
-    if ((it = member(root, "presence_penalty"))) {
-        if ((rc = get_number(d, it, "presence_penalty", -2, 2,
-                             &q->presence_penalty)))
+    if ((it = pg_dec_member(root, "presence_penalty"))) {
+        if ((rc = pg_dec_number(d, it, "presence_penalty", -2, 2,
+                                &q->presence_penalty)))
             return rc;
         q->set |= PG_SET_PRESENCE_PENALTY;
     }
-    if ((it = member(root, "frequency_penalty"))) {
-        if ((rc = get_number(d, it, "frequency_penalty", -2, 2,
-                             &q->frequency_penalty)))
+    if ((it = pg_dec_member(root, "frequency_penalty"))) {
+        if ((rc = pg_dec_number(d, it, "frequency_penalty", -2, 2,
+                                &q->frequency_penalty)))
             return rc;
         q->set |= PG_SET_FREQUENCY_PENALTY;
     }
-    if ((it = member(root, "seed"))) {
-        if ((rc = get_int(d, it, "seed", INT64_MIN, &q->seed)))
+    if ((it = pg_dec_member(root, "seed"))) {
+        if ((rc = pg_dec_int(d, it, "seed", INT64_MIN, &q->seed)))
             return rc;
         q->set |= PG_SET_SEED;
     }
-    if ((it = member(root, "n"))) {
-        if ((rc = get_int(d, it, "n", 1, &q->n)))
+    if ((it = pg_dec_member(root, "n"))) {
+        if ((rc = pg_dec_int(d, it, "n", 1, &q->n)))
             return rc;
         q->set |= PG_SET_N;
     }
-    if ((it = member(root, "max_tokens"))) {
-        if ((rc = get_int(d, it, "max_tokens", 1, &q->max_tokens)))
+    if ((it = pg_dec_member(root, "max_tokens"))) {
+        if ((rc = pg_dec_int(d, it, "max_tokens", 1, &q->max_tokens)))
             return rc;
         q->set |= PG_SET_MAX_TOKENS;
     }
     /* The newer name wins when a client sends both. */
-    if ((it = member(root, "max_completion_tokens"))) {
-        if ((rc = get_int(d, it, "max_completion_tokens", 1,
-                          &q->max_tokens)))
+    if ((it = pg_dec_member(root, "max_completion_tokens"))) {
+        if ((rc = pg_dec_int(d, it, "max_completion_tokens", 1,
+                             &q->max_tokens)))
             return rc;
         q->set |= PG_SET_MAX_TOKENS;
     }
-    if ((it = member(root, "parallel_tool_calls"))) {
-        if ((rc = get_bool(d, it, "parallel_tool_calls",
-                           &q->parallel_tool_calls)))
+    if ((it = pg_dec_member(root, "parallel_tool_calls"))) {
+        if ((rc = pg_dec_bool(d, it, "parallel_tool_calls",
+                              &q->parallel_tool_calls)))
             return rc;
         q->set |= PG_SET_PARALLEL_TOOL_CALLS;
     }
     return PG_OK;
 }
 
-static int decode_options(struct dec *d, const cJSON *root, pg_request_t *q)
+static int decode_options(pg_dec_t *d, const cJSON *root, pg_request_t *q)
 {
     const cJSON *it;
     int rc;
-    if ((it = member(root, "model")) &&
-        (rc = get_string(d, it, "model", &q->model)))
+    if ((it = pg_dec_member(root, "model")) &&
+        (rc = pg_dec_string(d, it, "model", &q->model)))
         return rc;
-    if ((it = member(root, "tools")) && (rc = decode_tools(d, it, q)))
+    if ((it = pg_dec_member(root, "tools")) && (rc = decode_tools(d, it, q)))
         return rc;
-    if ((it = member(root, "tool_choice")) &&
+    if ((it = pg_dec_member(root, "tool_choice")) &&
         (rc = decode_tool_choice(d, it, q)))
         return rc;
-    if ((it = member(root, "stop")) && (rc = decode_stop(d, it, q)))
+    if ((it = pg_dec_member(root, "stop")) && (rc = decode_stop(d, it, q)))
         return rc;
-    if ((it = member(root, "stream")) &&
-        (rc = get_bool(d, it, "stream", &q->stream)))
+    if ((it = pg_dec_member(root, "stream")) &&
+        (rc = pg_dec_bool(d, it, "stream", &q->stream)))
         return rc;
-    if ((it = member(root, "stream_options"))) {
+    if ((it = pg_dec_member(root, "stream_options"))) {
         if (!cJSON_IsObject(it))
             return fail_type(d, "stream_options", "an object", it);
         if (!q->stream)
             return fail(d, "invalid_value", "stream_options",
                         "The 'stream_options' parameter is only allowed "
                         "when 'stream' is enabled.");
-        const cJSON *iu = member(it, "include_usage");
-        if (iu && (rc = get_bool(d, iu, "stream_options.include_usage",
-                                 &q->include_usage)))
+        const cJSON *iu = pg_dec_member(it, "include_usage");
+        if (iu && (rc = pg_dec_bool(d, iu, "stream_options.include_usage",
+                                    &q->include_usage)))
             return rc;
     }
-    if ((it = member(root, "response_format")) &&
+    if ((it = pg_dec_member(root, "response_format")) &&
         (rc = decode_response_format(d, it, q)))
         return rc;
-    if ((it = member(root, "reasoning_effort")) &&
-        (rc = get_string(d, it, "reasoning_effort", &q->reasoning_effort)))
+    if ((it = pg_dec_member(root, "reasoning_effort")) &&
+        (rc = pg_dec_string(d, it, "reasoning_effort",
+                            &q->reasoning_effort)))
         return rc;
-    if ((it = member(root, "user")) &&
-        (rc = get_string(d, it, "user", &q->user)))
+    if ((it = pg_dec_member(root, "user")) &&
+        (rc = pg_dec_string(d, it, "user", &q->user)))
         return rc;
     return PG_OK;
 }
@@ -796,7 +631,7 @@ static int decode_options(struct dec *d, const cJSON *root, pg_request_t *q)
 int pg_openai_chat_decode(pg_arena_t *arena, const cJSON *root,
                           pg_request_t *out, pg_openai_decode_err_t *err)
 {
-    struct dec d = {arena, err};
+    pg_dec_t d = {arena, &openai_dialect, err};
     int rc;
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
@@ -807,7 +642,9 @@ int pg_openai_chat_decode(pg_arena_t *arena, const cJSON *root,
     if ((rc = decode_messages(&d, root, out)) ||
         (rc = decode_options(&d, root, out)) ||
         (rc = decode_sampling(&d, root, out)) ||
-        (rc = decode_unmapped(&d, root, out)))
+        (rc = pg_dec_unmapped(arena, root, known_keys,
+                              sizeof(known_keys) / sizeof(known_keys[0]),
+                              &out->unmapped, &out->nunmapped)))
         return rc;
     return PG_OK;
 }

@@ -9,21 +9,18 @@
 #include "base/json.h"
 #include "base/str.h"
 #include "canon/response.h"
+#include "codec/decode_util.h"
 #include "codec/openai_upstream.h"
 
 /* ---- shared readers --------------------------------------------------------- */
 
-static const cJSON *obj_get(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    /* OpenAI writes absent fields as null in many places. */
-    return cJSON_IsNull(it) ? NULL : it;
-}
+/* OpenAI writes absent fields as null in many places: members are read
+ * with pg_dec_member, which treats null as absent. */
 
 /* A token count: a non-negative integral number, else 0. */
 static int64_t count_of(const cJSON *obj, const char *key)
 {
-    const cJSON *it = obj_get(obj, key);
+    const cJSON *it = pg_dec_member(obj, key);
     if (!cJSON_IsNumber(it))
         return 0;
     double v = it->valuedouble;
@@ -42,10 +39,11 @@ static bool read_usage(const cJSON *usage, pg_usage_t *u)
     memset(u, 0, sizeof(*u));
     u->input_tokens = count_of(usage, "prompt_tokens");
     u->output_tokens = count_of(usage, "completion_tokens");
-    u->cache_read_tokens =
-        count_of(obj_get(usage, "prompt_tokens_details"), "cached_tokens");
-    u->reasoning_tokens = count_of(
-        obj_get(usage, "completion_tokens_details"), "reasoning_tokens");
+    u->cache_read_tokens = count_of(
+        pg_dec_member(usage, "prompt_tokens_details"), "cached_tokens");
+    u->reasoning_tokens =
+        count_of(pg_dec_member(usage, "completion_tokens_details"),
+                 "reasoning_tokens");
     return true;
 }
 
@@ -57,7 +55,7 @@ static const cJSON *choice0(const cJSON *choices)
     bool first = true;
     cJSON_ArrayForEach(c, choices)
     {
-        const cJSON *idx = obj_get(c, "index");
+        const cJSON *idx = pg_dec_member(c, "index");
         if (cJSON_IsObject(c) &&
             ((idx == NULL && first) ||
              (cJSON_IsNumber(idx) && idx->valuedouble == 0)))
@@ -103,7 +101,7 @@ static int status_of_error(pg_str_t type, pg_str_t code)
 static int read_error(pg_arena_t *a, const cJSON *root, pg_str_t *type,
                       pg_str_t *message, pg_str_t *param, pg_str_t *code)
 {
-    const cJSON *err = obj_get(root, "error");
+    const cJSON *err = pg_dec_member(root, "error");
     *type = *message = *param = *code = PG_STR_NULL;
     if (cJSON_IsString(err)) {
         *message = pg_json_str(err);
@@ -114,7 +112,7 @@ static int read_error(pg_arena_t *a, const cJSON *root, pg_str_t *type,
     *message = pg_json_get_str(err, "message");
     *type = pg_json_get_str(err, "type");
     *param = pg_json_get_str(err, "param");
-    const cJSON *c = obj_get(err, "code");
+    const cJSON *c = pg_dec_member(err, "code");
     if (cJSON_IsString(c)) {
         *code = pg_json_str(c);
     } else if (cJSON_IsNumber(c) && fabs(c->valuedouble) < 9e15) {
@@ -182,7 +180,7 @@ static int whole_tool_calls(struct whole *w, const cJSON *tcs,
     int rc;
     cJSON_ArrayForEach(tc, tcs)
     {
-        const cJSON *fn = obj_get(tc, "function");
+        const cJSON *fn = pg_dec_member(tc, "function");
         pg_str_t id = pg_json_get_str(tc, "id");
         pg_str_t name = pg_json_get_str(fn, "name");
         if (!cJSON_IsObject(tc) || id.n == 0 || name.n == 0) {
@@ -211,19 +209,19 @@ int pg_openai_chat_decode_response(pg_arena_t *a, pg_str_t body,
         *why = "the upstream body is not a JSON object";
         return PG_EPARSE;
     }
-    if (obj_get(root, "error") != NULL) {
+    if (pg_dec_member(root, "error") != NULL) {
         *why = "the upstream answered with an error object";
         return PG_EPARSE;
     }
-    const cJSON *choices = obj_get(root, "choices");
+    const cJSON *choices = pg_dec_member(root, "choices");
     const cJSON *c = cJSON_IsArray(choices) ? choice0(choices) : NULL;
-    const cJSON *msg = obj_get(c, "message");
+    const cJSON *msg = pg_dec_member(c, "message");
     if (!cJSON_IsObject(msg)) {
         *why = "a chat.completion without choices[0].message";
         return PG_EPARSE;
     }
     pg_usage_t usage;
-    bool have_usage = read_usage(obj_get(root, "usage"), &usage);
+    bool have_usage = read_usage(pg_dec_member(root, "usage"), &usage);
     pg_event_t start = {.kind = PG_EV_MESSAGE_START,
                         .id = pg_json_get_str(root, "id"),
                         .model = pg_json_get_str(root, "model")};
@@ -233,7 +231,7 @@ int pg_openai_chat_decode_response(pg_arena_t *a, pg_str_t body,
         return rc;
     pg_str_t text = pg_json_get_str(msg, "content");
     pg_str_t refusal = pg_json_get_str(msg, "refusal");
-    const cJSON *tcs = obj_get(msg, "tool_calls");
+    const cJSON *tcs = pg_dec_member(msg, "tool_calls");
     if (text.n > 0 &&
         (rc = whole_block(&w, PG_PART_TEXT, PG_STR_NULL, PG_STR_NULL, text)))
         return rc;
@@ -249,7 +247,7 @@ int pg_openai_chat_decode_response(pg_arena_t *a, pg_str_t body,
     return emit(sink, ud,
                 (pg_event_t){.kind = PG_EV_MESSAGE_STOP,
                              .stop_reason =
-                                 stop_of(obj_get(c, "finish_reason"))});
+                                 stop_of(pg_dec_member(c, "finish_reason"))});
 }
 
 /* ---- stream decoder ------------------------------------------------------------ */
@@ -352,8 +350,8 @@ static int tool_delta(pg_openai_stream_dec_t *d, const cJSON *tc,
                       size_t position, pg_event_sink_fn sink, void *ud,
                       const char **why)
 {
-    const cJSON *idx = obj_get(tc, "index");
-    const cJSON *fn = obj_get(tc, "function");
+    const cJSON *idx = pg_dec_member(tc, "index");
+    const cJSON *fn = pg_dec_member(tc, "function");
     int32_t *slot;
     int rc;
     if (!cJSON_IsObject(tc))
@@ -396,7 +394,7 @@ static int tool_delta(pg_openai_stream_dec_t *d, const cJSON *tc,
 /* True when a delta object carries something to emit. */
 static bool delta_has_content(const cJSON *delta)
 {
-    const cJSON *tcs = obj_get(delta, "tool_calls");
+    const cJSON *tcs = pg_dec_member(delta, "tool_calls");
     return pg_json_get_str(delta, "content").n > 0 ||
            pg_json_get_str(delta, "refusal").n > 0 ||
            (cJSON_IsArray(tcs) && cJSON_GetArraySize(tcs) > 0);
@@ -417,7 +415,7 @@ static int apply_delta(pg_openai_stream_dec_t *d, const cJSON *delta,
         (rc = text_delta(d, PG_PART_REFUSAL,
                          pg_json_get_str(delta, "refusal"), sink, ud, why)))
         return rc;
-    const cJSON *tcs = obj_get(delta, "tool_calls");
+    const cJSON *tcs = pg_dec_member(delta, "tool_calls");
     if (tcs == NULL)
         return PG_OK;
     if (!cJSON_IsArray(tcs))
@@ -463,19 +461,19 @@ static int on_chunk(pg_openai_stream_dec_t *d, const cJSON *root,
                     pg_event_sink_fn sink, void *ud, const char **why)
 {
     int rc;
-    if (obj_get(root, "error") != NULL) {
+    if (pg_dec_member(root, "error") != NULL) {
         if (d->state == PG_OAI_DEC_DONE)
             return dec_fail(d, why, "an error after the message had ended");
         return on_error_payload(d, root, sink, ud);
     }
-    const cJSON *choices = obj_get(root, "choices");
+    const cJSON *choices = pg_dec_member(root, "choices");
     if (choices != NULL && !cJSON_IsArray(choices))
         return dec_fail(d, why, "choices is not an array");
     const cJSON *c = choices ? choice0(choices) : NULL;
-    const cJSON *delta = obj_get(c, "delta");
-    const cJSON *finish = obj_get(c, "finish_reason");
+    const cJSON *delta = pg_dec_member(c, "delta");
+    const cJSON *finish = pg_dec_member(c, "finish_reason");
     pg_usage_t usage;
-    bool has_usage = read_usage(obj_get(root, "usage"), &usage);
+    bool has_usage = read_usage(pg_dec_member(root, "usage"), &usage);
 
     if (d->state == PG_OAI_DEC_FINISHED || d->state == PG_OAI_DEC_DONE) {
         /* A repeated finish_reason on an empty trailer is harmless;
