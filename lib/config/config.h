@@ -68,9 +68,15 @@ typedef struct pg_cfg_rule {
     pg_str_t model;   /* optional: the model to send instead (rewrite) */
 } pg_cfg_rule_t;
 
+/* One provider of a failover chain and the model it is sent. */
+typedef struct pg_cfg_hop {
+    int provider;     /* index into providers */
+    pg_str_t model;   /* empty: the model the client asked for */
+} pg_cfg_hop_t;
+
 typedef struct pg_cfg_failover {
-    int provider;        /* index of the primary */
-    const int *next;     /* indices, in order */
+    int provider;             /* index of the primary */
+    const pg_cfg_hop_t *next; /* routing.failover.<primary>, in order */
     size_t nnext;
 } pg_cfg_failover_t;
 

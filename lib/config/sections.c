@@ -123,6 +123,42 @@ static const pg_cfg_field_t rule_fields[] = {
 static const pg_cfg_table_t rule_table =
     PG_CFG_TABLE(rule_fields, pg_cfg_rule_raw_t, rule_init);
 
+/* routing.failover.<primary>[j] in its object form: the provider and the
+ * model it is sent instead of the client's. */
+static const pg_cfg_field_t hop_fields[] = {
+    F_REQ("provider", PG_CFG_REF, pg_cfg_hop_t, provider),
+    F("model", PG_CFG_STR, pg_cfg_hop_t, model),
+};
+static const pg_cfg_table_t hop_table =
+    PG_CFG_TABLE(hop_fields, pg_cfg_hop_t, NULL);
+
+/* One entry of a failover list: a provider name (the client's model goes
+ * with it, as before entries could name a model), or {provider, model}. */
+static int parse_hop(pg_cfg_ctx_t *c, const pg_ynode_t *n, pg_cfg_hop_t *hop)
+{
+    static const pg_cfg_field_t ref = {.kind = PG_CFG_REF};
+    hop->provider = -1;
+    hop->model = PG_STR_NULL;
+    if (n != NULL && n->kind == PG_YNODE_SCALAR)
+        return pg__cfg_field(c, &ref, n, &hop->provider);
+    if (n == NULL || n->kind != PG_YNODE_MAP) {
+        pg__cfg_report(c->diag, c->path.s,
+                       "expected a provider name or a mapping {provider, "
+                       "model}, got %s",
+                       pg__ynode_kind_name(n));
+        return PG_ECONFIG;
+    }
+    int rc = pg__cfg_apply(c, n, &hop_table, hop);
+    if (rc == PG_OK && hop->model.p != NULL && hop->model.n == 0) {
+        size_t mark = pg__cfg_path_key(&c->path, PG_STR("model"));
+        pg__cfg_report(c->diag, c->path.s,
+                       "must not be empty (leave model out to send the "
+                       "model the client asked for)");
+        pg__cfg_path_restore(&c->path, mark);
+    }
+    return rc;
+}
+
 /* failover: {primary: [next, ...], ...}; every name is a reference. */
 static int parse_failover(pg_cfg_ctx_t *c, const pg_ynode_t *n, void *dst)
 {
@@ -139,7 +175,8 @@ static int parse_failover(pg_cfg_ctx_t *c, const pg_ynode_t *n, void *dst)
         size_t mark = pg__cfg_path_key(&c->path, e->key);
         int rc = PG_OK;
         if (pg__cfg_want_seq(c, e->value)) {
-            int *next = pg_arena_calloc(c->out, e->value->n, sizeof(*next));
+            pg_cfg_hop_t *next =
+                pg_arena_calloc(c->out, e->value->n, sizeof(*next));
             pg_str_t key = pg_arena_strdup(c->out, e->key);
             if (next == NULL || key.p == NULL)
                 return pg__cfg_oom(c);
@@ -149,9 +186,7 @@ static int parse_failover(pg_cfg_ctx_t *c, const pg_ynode_t *n, void *dst)
             for (const pg_ynode_t *it = e->value->items;
                  it != NULL && rc == PG_OK; it = it->next, i++) {
                 size_t m2 = pg__cfg_path_index(&c->path, i);
-                static const pg_cfg_field_t ref = {.kind = PG_CFG_REF};
-                next[i] = -1;
-                rc = pg__cfg_field(c, &ref, it, &next[i]);
+                rc = parse_hop(c, it, &next[i]);
                 pg__cfg_path_restore(&c->path, m2);
                 if (rc == PG_ECONFIG)
                     rc = PG_OK;

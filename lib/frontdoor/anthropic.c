@@ -62,11 +62,11 @@ struct ant_msg {
     pg_fd_stream_t out;        /* the client's stream (owned buffers) */
     pg_kv_t fwd[2];            /* anthropic-version / anthropic-beta */
     size_t nfwd;
-    /* Passthrough: the body to forward; the parsed client body until a
-     * provider of the chain that needs translation decodes it (NULL once
-     * decoded); whether the running provider takes the raw bytes. */
+    /* Passthrough: the body to forward first; the client's side (its
+     * parsed body; zero when it was decoded up front); whether the
+     * running provider takes the raw bytes. */
     pg_str_t raw_body;
-    cJSON *root;
+    pg_fd_raw_t client;
     bool raw;
     bool answered;             /* raw non-stream: the body went out */
 };
@@ -392,16 +392,15 @@ static bool add_default_model(pg_fd_ctx_t *ctx, cJSON *root)
  * request went passthrough so far: the client's body is decoded now. A
  * body the canonical model cannot hold (a document block...) skips that
  * provider: the client then gets the previous provider's failure. */
-static int decode_late(struct ant_msg *st)
+static int decode_late(void *ud)
 {
+    struct ant_msg *st = ud;
     pg_request_t q;
     pg_anthropic_decode_err_t err = {0};
-    if (st->root == NULL)
-        return PG_OK; /* decoded already */
-    if (!add_default_model(st->ctx, st->root))
+    if (!add_default_model(st->ctx, st->client.root))
         return PG_ENOMEM;
-    int rc = pg_anthropic_messages_decode(&st->ctx->req->arena, st->root, &q,
-                                          &err);
+    int rc = pg_anthropic_messages_decode(&st->ctx->req->arena,
+                                          st->client.root, &q, &err);
     if (rc != PG_OK) {
         pg_log_field_t f[] = {
             PG_LF_S("request_id", pg_str_c(st->ctx->req->request_id)),
@@ -413,23 +412,21 @@ static int decode_late(struct ant_msg *st)
                       "translated for it", f, sizeof(f) / sizeof(f[0]));
         return rc < 0 ? rc : PG_EUNSUPPORTED;
     }
-    q.model = st->req.model; /* the routed model */
     st->req = q;
-    st->root = NULL;
     return PG_OK;
 }
 
 /* Each provider of the failover chain that starts: the log names the one
- * that answered; it takes the client's bytes or a translation. */
+ * that answered and the model it was sent; it takes the client's bytes or
+ * a translation, with that model either way. */
 static int on_attempt(void *ud, const pg_cfg_provider_t *p)
 {
     struct ant_msg *st = ud;
-    st->ctx->provider = p->pub.name;
     st->raw = st->call.raw;
-    int rc = st->raw ? PG_OK : decode_late(st);
-    if (rc == PG_OK && !st->raw)
-        pg_fd_log_unmapped(st->ctx, &st->req, p->pub.name);
-    return rc;
+    /* A stream names this model until the answer names its own. */
+    st->enc.model = st->call.model;
+    return pg_fd_attempt(st->ctx, &st->client, &st->call, p, decode_late, st,
+                         &st->req);
 }
 
 /* Parses the body (a tree in the request arena). Answers and returns NULL
@@ -505,7 +502,8 @@ struct ant_call_cbs {
  * body (when raw.p is set) and the callbacks. */
 static void call_init(struct pg_provider_call *c, pg_fd_ctx_t *ctx,
                       const pg_request_t *q, const pg_route_t *rt,
-                      const int *chain, size_t nchain, const pg_kv_t *fwd,
+                      const pg_cfg_hop_t *chain, size_t nchain,
+                      const pg_kv_t *fwd,
                       size_t nfwd, pg_raw_kind_t kind, pg_str_t raw,
                       const struct ant_call_cbs *cbs, void *ud)
 {
@@ -521,6 +519,7 @@ static void call_init(struct pg_provider_call *c, pg_fd_ctx_t *ctx,
         .loop = ctx->loop,
         .arena = &ctx->req->arena,
         .provider = &ctx->cfg->providers[rt->provider],
+        .model = rt->model,
         .upstream = ctx->upstream,
         .cfg = ctx->cfg,
         .chain = chain,
@@ -570,9 +569,9 @@ static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
         return;
     }
-    const int *chain = NULL;
+    const pg_cfg_hop_t *chain = NULL;
     size_t nchain = 0;
-    if (pg_route_chain(ctx->cfg, rt->provider, &ctx->req->arena, &chain,
+    if (pg_route_chain(ctx->cfg, rt, ctx->model, &ctx->req->arena, &chain,
                        &nchain) != PG_OK) {
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
         return;
@@ -612,12 +611,13 @@ static bool try_passthrough(pg_fd_ctx_t *ctx, struct ant_msg *st,
         (js != NULL && !cJSON_IsBool(js)) ||
         !pg_fd_raw_route(ctx, root, PG_RAW_ANTHROPIC_MESSAGES, &model, &rt))
         return false;
-    if (pg_fd_raw_body(ctx, root, rt.model, PG_STR_NULL, &st->raw_body) !=
-        PG_OK)
+    st->client.root = root;
+    if (pg_fd_raw_body(ctx, &st->client, rt.model, &st->raw_body) != PG_OK) {
+        st->client = (pg_fd_raw_t){0}; /* the decode path takes it */
         return false;
+    }
     st->req.stream = cJSON_IsTrue(js);
     st->req.model = model;
-    st->root = root;
     ctx->model = model;
     msg_start(ctx, st, &rt);
     return true;
@@ -674,7 +674,8 @@ struct ant_count {
     pg_fd_stream_t out;        /* only its upstream-wait and relay parts */
     pg_kv_t fwd[2];
     size_t nfwd;
-    const cJSON *root;         /* for the estimate after a failure */
+    pg_fd_raw_t client;        /* the body, per provider's model; for the
+                                  estimate after a failure */
     pg_str_t model;
     bool fallback;             /* the chain has other types: estimate */
     bool answered;
@@ -786,7 +787,7 @@ static void count_on_done(void *ud, const pg_provider_error_t *err)
     if (err != NULL && err->retryable && st->fallback) {
         /* The Messages request would fail over to a provider whose count
          * is the estimate anyway. */
-        count_estimate(ctx, st->root, st->model);
+        count_estimate(ctx, st->client.root, st->model);
         return;
     }
     if (err != NULL) {
@@ -800,8 +801,9 @@ static void count_on_done(void *ud, const pg_provider_error_t *err)
 static int count_on_attempt(void *ud, const pg_cfg_provider_t *p)
 {
     struct ant_count *st = ud;
-    st->ctx->provider = p->pub.name;
-    return PG_OK;
+    /* Only anthropic-type providers are in its chain: never translated. */
+    return pg_fd_attempt(st->ctx, &st->client, &st->call, p, NULL, NULL,
+                         &st->req);
 }
 
 /* Forwards the client's body (model rewritten as routing says) to the
@@ -820,23 +822,25 @@ static bool count_forward(pg_fd_ctx_t *ctx, cJSON *root, pg_str_t model,
         return false;
     pg_arena_t *a = &ctx->req->arena;
     struct ant_count *st = pg_arena_calloc(a, 1, sizeof(*st));
-    const int *chain = NULL;
+    const pg_cfg_hop_t *chain = NULL;
     size_t nchain = 0, n = 0;
-    int *own = NULL;
+    pg_cfg_hop_t *own = NULL;
     pg_str_t body;
+    if (st != NULL)
+        st->client.root = root;
     if (st == NULL ||
-        pg_route_chain(ctx->cfg, rt->provider, a, &chain, &nchain) != PG_OK ||
+        pg_route_chain(ctx->cfg, rt, model, a, &chain, &nchain) != PG_OK ||
         (own = pg_arena_calloc(a, nchain, sizeof(*own))) == NULL ||
-        pg_fd_raw_body(ctx, root, rt->model, PG_STR_NULL, &body) != PG_OK) {
+        pg_fd_raw_body(ctx, &st->client, rt->model, &body) != PG_OK) {
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
         return true;
     }
     for (size_t i = 0; i < nchain; i++) {
-        if (pg_http_provider_takes_raw(ctx->cfg->providers[chain[i]].vt, kind))
+        if (pg_http_provider_takes_raw(
+                ctx->cfg->providers[chain[i].provider].vt, kind))
             own[n++] = chain[i];
     }
     st->ctx = ctx;
-    st->root = root;
     st->model = model;
     st->fallback = n < nchain;
     st->req.model = rt->model;

@@ -44,11 +44,11 @@ struct oai_chat {
     pg_canon_response_t acc;   /* non-stream */
     pg_openai_stream_enc_t enc;/* stream */
     pg_fd_stream_t out;        /* the client's stream (owned buffers) */
-    /* Passthrough: the body to forward; the parsed client body until a
-     * provider of the chain that needs translation decodes it (NULL once
-     * decoded); whether the running provider takes the raw bytes. */
+    /* Passthrough: the body to forward first; the client's side (its
+     * parsed body and edits; zero when it was decoded up front); whether
+     * the running provider takes the raw bytes. */
     pg_str_t raw_body;
-    const cJSON *root;
+    pg_fd_raw_t client;
     bool raw;
     bool answered;             /* raw non-stream: the body went out */
 };
@@ -332,34 +332,32 @@ static bool chat_decode(pg_fd_ctx_t *ctx, const cJSON *root, pg_request_t *q)
  * request went passthrough so far: the client's body is decoded now (as
  * the translation path would have done up front). A body it cannot take
  * skips that provider. */
-static int decode_late(struct oai_chat *st)
+static int decode_late(void *ud)
 {
+    struct oai_chat *st = ud;
     pg_request_t q;
     pg_openai_decode_err_t err;
-    if (st->root == NULL)
-        return PG_OK; /* decoded already */
-    int rc = pg_openai_chat_decode(&st->ctx->req->arena, st->root, &q, &err);
+    int rc = pg_openai_chat_decode(&st->ctx->req->arena, st->client.root, &q,
+                                   &err);
     if (rc != PG_OK)
         return rc;
     if ((q.set & PG_SET_N) && q.n > 1)
         return PG_EUNSUPPORTED;
-    q.model = st->req.model; /* the routed model */
     st->req = q;
-    st->root = NULL;
     return PG_OK;
 }
 
 /* Each provider of the failover chain that starts: the log names the one
- * that answered; it takes the client's bytes or a translation. */
+ * that answered and the model it was sent; it takes the client's bytes or
+ * a translation, with that model either way. */
 static int on_attempt(void *ud, const pg_cfg_provider_t *p)
 {
     struct oai_chat *st = ud;
-    st->ctx->provider = p->pub.name;
     st->raw = st->call.raw;
-    int rc = st->raw ? PG_OK : decode_late(st);
-    if (rc == PG_OK && !st->raw)
-        pg_fd_log_unmapped(st->ctx, &st->req, p->pub.name);
-    return rc;
+    /* A stream names this model until the answer names its own. */
+    st->enc.model = st->call.model;
+    return pg_fd_attempt(st->ctx, &st->client, &st->call, p, decode_late, st,
+                         &st->req);
 }
 
 static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
@@ -387,9 +385,9 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
-    const int *chain = NULL;
+    const pg_cfg_hop_t *chain = NULL;
     size_t nchain = 0;
-    if (pg_route_chain(ctx->cfg, rt->provider, &ctx->req->arena, &chain,
+    if (pg_route_chain(ctx->cfg, rt, ctx->model, &ctx->req->arena, &chain,
                        &nchain) != PG_OK) {
         respond_error(ctx, 500, PG_STR("out of memory"),
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
@@ -403,6 +401,7 @@ static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
         .loop = ctx->loop,
         .arena = &ctx->req->arena,
         .provider = pv,
+        .model = rt->model,
         .upstream = ctx->upstream,
         .cfg = ctx->cfg,
         .chain = chain,
@@ -498,7 +497,7 @@ static int on_raw(void *ud, pg_str_t event, pg_str_t data)
  * stream_options say no usage (rewriting them is not worth a special
  * case). */
 static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
-                            const cJSON *root)
+                            cJSON *root)
 {
     pg_str_t model;
     pg_route_t rt;
@@ -512,13 +511,18 @@ static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     if (st->req.stream && so != NULL && !st->req.include_usage)
         return false;
-    pg_str_t extra = st->req.stream && so == NULL
-                         ? PG_STR("\"stream_options\":{\"include_usage\":true}")
-                         : PG_STR_NULL;
-    if (pg_fd_raw_body(ctx, root, rt.model, extra, &st->raw_body) != PG_OK)
+    st->client.root = root;
+    if ((st->req.stream && so == NULL &&
+         pg_fd_raw_member_edit(ctx, 0, ctx->req->body.n, root,
+                               "stream_options",
+                               PG_STR("{\"include_usage\":true}"),
+                               &st->client.edits[st->client.nedits++]) !=
+             PG_OK) ||
+        pg_fd_raw_body(ctx, &st->client, rt.model, &st->raw_body) != PG_OK) {
+        st->client = (pg_fd_raw_t){0}; /* the decode path takes it */
         return false;
+    }
     st->req.model = model;
-    st->root = root;
     ctx->model = model;
     chat_start(ctx, st, &rt);
     return true;

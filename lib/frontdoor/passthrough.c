@@ -12,9 +12,6 @@
 #include "http/sse.h"
 #include "provider/http_provider.h"
 
-/* Largest body we forward: the server's body limit is far below it. */
-#define RAW_MAX_BODY (64u * 1024u * 1024u)
-
 bool pg_fd_raw_route(pg_fd_ctx_t *ctx, const cJSON *root, pg_raw_kind_t kind,
                      pg_str_t *model, pg_route_t *rt)
 {
@@ -31,37 +28,65 @@ bool pg_fd_raw_route(pg_fd_ctx_t *ctx, const cJSON *root, pg_raw_kind_t kind,
                                       kind);
 }
 
-/* Adds member and a comma after the opening brace of the body in b. */
-static int insert_member(pg_buf_t *b, size_t brace, pg_str_t member)
+int pg_fd_raw_member_edit(pg_fd_ctx_t *ctx, size_t a, size_t z,
+                          const cJSON *obj, const char *key, pg_str_t value,
+                          pg_fd_edit_t *out)
 {
-    if (pg_buf_reserve(b, member.n + 1) != PG_OK)
+    pg_str_t in = pg_str(ctx->req->body.p + a, z - a);
+    size_t vs = 0, ve = 0;
+    int rc = pg_json_member_span(in, key, &vs, &ve);
+    if (rc == PG_OK) {
+        *out = (pg_fd_edit_t){a + vs, a + ve, value};
+        return PG_OK;
+    }
+    if (rc != PG_ENOENT)
+        return rc;
+    /* pg_json_member_span saw the '{' after optional whitespace. */
+    size_t brace = 0;
+    while (brace < in.n && in.p[brace] != '{')
+        brace++;
+    bool first = cJSON_GetArraySize(obj) == 0;
+    pg_str_t text = pg_arena_printf(&ctx->req->arena, "\"%s\":%.*s%s", key,
+                                    (int)value.n, value.p, first ? "" : ",");
+    if (text.p == NULL)
         return PG_ENOMEM;
-    memmove(b->p + brace + 1 + member.n + 1, b->p + brace + 1,
-            b->n - brace - 1);
-    memcpy(b->p + brace + 1, member.p, member.n);
-    b->p[brace + 1 + member.n] = ',';
-    b->n += member.n + 1;
-    b->p[b->n] = '\0';
+    *out = (pg_fd_edit_t){a + brace + 1, a + brace + 1, text};
     return PG_OK;
 }
 
-/* The client's bytes with the model's value replaced (span PG_OK) or the
- * whole body (span PG_ENOENT: the member is added by the caller). */
-static int splice_model(pg_buf_t *b, pg_str_t in, int span, size_t a,
-                        size_t z, pg_str_t quoted)
+/* in with the edits (ascending, disjoint) applied, in arena. */
+static int apply_edits(pg_arena_t *arena, pg_str_t in, const pg_fd_edit_t *e,
+                       size_t n, pg_str_t *out)
 {
-    if (span != PG_OK)
-        return pg_buf_append_str(b, in);
-    int rc = pg_buf_append(b, in.p, a);
-    if (rc == PG_OK)
-        rc = pg_buf_append_str(b, quoted);
-    if (rc == PG_OK)
-        rc = pg_buf_append(b, in.p + z, in.n - z);
-    return rc;
+    size_t total = in.n, pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].at < pos || e[i].end < e[i].at || e[i].end > in.n)
+            return PG_EINVAL;
+        total += e[i].text.n - (e[i].end - e[i].at);
+        pos = e[i].end;
+    }
+    char *p = pg_arena_alloc(arena, total + 1);
+    if (p == NULL)
+        return PG_ENOMEM;
+    size_t w = 0;
+    pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p + w, in.p + pos, e[i].at - pos);
+        w += e[i].at - pos;
+        memcpy(p + w, e[i].text.p, e[i].text.n);
+        w += e[i].text.n;
+        pos = e[i].end;
+    }
+    memcpy(p + w, in.p + pos, in.n - pos);
+    p[total] = '\0';
+    *out = pg_str(p, total);
+    return PG_OK;
 }
 
-int pg_fd_raw_body(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
-                   pg_str_t extra, pg_str_t *out)
+/* The model's edit, when routing changed the client's model: its value
+ * JSON-quoted. *need false when the client's spelling stays. */
+static int model_edit(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
+                      pg_fd_edit_t *out, bool *need)
 {
     pg_str_t in = ctx->req->body;
     const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -70,44 +95,75 @@ int pg_fd_raw_body(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
     if (span == PG_EPARSE)
         return PG_EPARSE;
     /* The client's own spelling stays when routing kept its model. */
-    bool same = span == PG_OK && cJSON_IsString(jm) &&
-                pg_str_eq(pg_json_str(jm), model);
-    bool adds = span == PG_ENOENT || extra.n > 0;
-    if (adds && cJSON_GetArraySize(root) == 0)
-        return PG_EPARSE; /* "{x,}": no fields at all, let the decoder say */
-    if (same && extra.n == 0) {
-        *out = in;
+    *need = !(span == PG_OK && cJSON_IsString(jm) &&
+              pg_str_eq(pg_json_str(jm), model));
+    if (!*need)
         return PG_OK;
-    }
-    pg_buf_t b, q;
-    pg_buf_init(&b, RAW_MAX_BODY);
-    pg_buf_init(&q, RAW_MAX_BODY);
+    pg_buf_t q;
+    pg_buf_init(&q, in.n + model.n * 6 + 16);
     int rc = pg_json_append_string(&q, model);
-    if (rc == PG_OK)
-        rc = splice_model(&b, in, same ? PG_ENOENT : span, a, z,
-                          pg_buf_str(&q));
-    size_t brace = 0;
-    while (brace < b.n && b.p[brace] != '{')
-        brace++;
-    if (rc == PG_OK && span == PG_ENOENT) {
-        pg_buf_t m;
-        pg_buf_init(&m, RAW_MAX_BODY);
-        rc = pg_buf_append_cstr(&m, "\"model\":");
-        if (rc == PG_OK)
-            rc = pg_buf_append_str(&m, pg_buf_str(&q));
-        if (rc == PG_OK)
-            rc = insert_member(&b, brace, pg_buf_str(&m));
-        pg_buf_free(&m);
-    }
-    if (rc == PG_OK && extra.n > 0)
-        rc = insert_member(&b, brace, extra);
-    *out = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b))
-                       : PG_STR_NULL;
-    pg_buf_free(&b);
+    pg_str_t quoted = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena,
+                                                    pg_buf_str(&q))
+                                  : PG_STR_NULL;
     pg_buf_free(&q);
+    if (rc != PG_OK || quoted.p == NULL)
+        return rc != PG_OK ? rc : PG_ENOMEM;
+    return pg_fd_raw_member_edit(ctx, 0, in.n, root, "model", quoted, out);
+}
+
+int pg_fd_raw_body(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw, pg_str_t model,
+                   pg_str_t *out)
+{
+    pg_fd_edit_t all[PG_FD_RAW_MAX_EDITS + 1];
+    pg_fd_edit_t me = {0};
+    bool need = false;
+    if (raw->nedits > PG_FD_RAW_MAX_EDITS)
+        return PG_EINVAL;
+    if (cJSON_GetArraySize(raw->root) == 0)
+        return PG_EPARSE; /* "{}": nothing to forward, let the decoder say */
+    int rc = model_edit(ctx, raw->root, model, &me, &need);
     if (rc != PG_OK)
         return rc;
-    return out->p != NULL ? PG_OK : PG_ENOMEM;
+    /* The model's edit goes among the others in byte order. */
+    size_t n = 0;
+    for (size_t i = 0; i < raw->nedits; i++) {
+        if (need && me.at <= raw->edits[i].at) {
+            all[n++] = me;
+            need = false;
+        }
+        all[n++] = raw->edits[i];
+    }
+    if (need)
+        all[n++] = me;
+    if (n == 0)
+        *out = ctx->req->body; /* the client's bytes as they are */
+    else if ((rc = apply_edits(&ctx->req->arena, ctx->req->body, all, n,
+                               out)) != PG_OK)
+        return rc;
+    raw->model = model;
+    return PG_OK;
+}
+
+int pg_fd_attempt(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw,
+                  struct pg_provider_call *call, const pg_cfg_provider_t *p,
+                  int (*decode)(void *ud), void *ud, pg_request_t *req)
+{
+    ctx->provider = p->pub.name;
+    ctx->served_model = call->model;
+    if (call->raw)
+        return pg_str_eq(raw->model, call->model)
+                   ? PG_OK
+                   : pg_fd_raw_body(ctx, raw, call->model, &call->raw_body);
+    if (raw->root != NULL && !raw->decoded) {
+        /* Passthrough so far: the translation path's decode, late. */
+        int rc = decode != NULL ? decode(ud) : PG_EUNSUPPORTED;
+        if (rc != PG_OK)
+            return rc;
+        raw->decoded = true;
+    }
+    req->model = call->model;
+    pg_fd_log_unmapped(ctx, req, p->pub.name);
+    return PG_OK;
 }
 
 int pg_fd_raw_stream_event(pg_fd_stream_t *s, pg_str_t event, pg_str_t data)

@@ -29,14 +29,59 @@
 bool pg_fd_raw_route(pg_fd_ctx_t *ctx, const cJSON *root, pg_raw_kind_t kind,
                      pg_str_t *model, pg_route_t *rt);
 
+/* One change to the client's bytes: [at, end) replaced by text (at ==
+ * end: text inserted there). */
+typedef struct pg_fd_edit {
+    size_t at, end;
+    pg_str_t text;
+} pg_fd_edit_t;
+
+#define PG_FD_RAW_MAX_EDITS 2
+
+/* A passthrough request's client side: its parsed body and the changes to
+ * its bytes other than the model (OpenAI: usage asked for on a stream),
+ * kept so that each provider of a failover chain gets the client's bytes
+ * with its own model, or a translation decoded from root once. Lives in
+ * the frontdoor's request state; all zero for a request decoded up
+ * front. */
+typedef struct pg_fd_raw {
+    cJSON *root;         /* the client's body (request arena) */
+    pg_fd_edit_t edits[PG_FD_RAW_MAX_EDITS]; /* ascending, disjoint */
+    size_t nedits;
+    pg_str_t model;      /* the model the last built body carries */
+    bool decoded;        /* a translated hop decoded root already */
+} pg_fd_raw_t;
+
+/* The edit that makes the member key of a JSON object in the client's
+ * bytes (ctx->req->body) hold value, a complete JSON value: the member's
+ * value replaced, or "key":value added as the object's first member. The
+ * object is bytes [a, z), parsed as obj. The text is in the request
+ * arena. PG_OK, PG_ENOMEM, or PG_EPARSE. */
+int pg_fd_raw_member_edit(pg_fd_ctx_t *ctx, size_t a, size_t z,
+                          const cJSON *obj, const char *key, pg_str_t value,
+                          pg_fd_edit_t *out);
+
 /* The body to forward: the client's bytes (ctx->req->body, parsed as
- * root) with the value of "model" replaced by model when it differs (or
- * "model" added when absent), and `extra`, a complete "key":value member,
- * added when not empty. Every other byte is the client's. In the request
- * arena. PG_OK, PG_ENOMEM, or PG_EPARSE (an empty object to which a
- * member would be added: left to the decoder's error). */
-int pg_fd_raw_body(pg_fd_ctx_t *ctx, const cJSON *root, pg_str_t model,
-                   pg_str_t extra, pg_str_t *out);
+ * raw->root) with the value of "model" replaced by model when it differs
+ * (or "model" added when absent), and raw->edits applied. Every other
+ * byte is the client's. In the request arena; raw->model is set to model.
+ * PG_OK, PG_ENOMEM, or PG_EPARSE (an empty object: left to the decoder's
+ * error). */
+int pg_fd_raw_body(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw, pg_str_t model,
+                   pg_str_t *out);
+
+/* Each provider of a failover chain that starts (the call's on_attempt):
+ * the access log names it and the model it is sent (call->model). One
+ * that takes the client's bytes (call->raw) gets them with that model in
+ * call->raw_body, built again only when the model differs from the one
+ * the body holds. One that needs a translation gets *req with that model:
+ * decoded by decode(ud) first when the request went passthrough so far
+ * (raw->root set; decode fills *req), and its unmapped fields logged.
+ * decode may be NULL when no provider of the chain needs a translation.
+ * PG_OK, or an error that skips the provider. */
+int pg_fd_attempt(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw,
+                  struct pg_provider_call *call, const pg_cfg_provider_t *p,
+                  int (*decode)(void *ud), void *ud, pg_request_t *req);
 
 /* One event of a passthrough stream (on_raw): opens the client's stream
  * on the first, re-arms the keepalive, frames it as the upstream did

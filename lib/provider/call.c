@@ -122,7 +122,8 @@ static int start_next(struct pg_provider_call *call)
     int rc = PG_ENOENT;
     while (call->chain != NULL && call->pos + 1 < call->nchain) {
         call->pos++;
-        call->provider = &call->cfg->providers[call->chain[call->pos]];
+        call->provider = &call->cfg->providers[call->chain[call->pos].provider];
+        call->model = call->chain[call->pos].model;
         if ((rc = start_current(call)) == PG_PENDING)
             return rc;
     }
@@ -156,6 +157,8 @@ int pg_call_start(struct pg_provider_call *call)
         call->on_done == NULL || (call->chain != NULL && call->cfg == NULL))
         return PG_EINVAL;
     call->pos = 0;
+    if (call->chain != NULL)
+        call->model = call->chain[0].model;
     int rc = start_current(call);
     if (rc != PG_PENDING && call->chain != NULL) {
         /* A provider that cannot even start (no API key...) is skipped

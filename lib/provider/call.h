@@ -33,19 +33,24 @@ struct pg_provider_call {
     void *provider_data;                 /* the provider's slot */
     struct pg_upstream *upstream;        /* borrowed: the worker's HTTP client */
 
-    /* Failover: the providers to try in order (indices into
-     * cfg->providers); the call moves to the next one when a provider
-     * ends with a retryable error before emitting anything. NULL: only
-     * `provider`. */
+    /* Failover: the providers to try in order, each with the model it
+     * is sent (pg_route_chain); the call moves to the next one when a
+     * provider ends with a retryable error before emitting anything.
+     * NULL: only `provider`. */
     const pg_config_t *cfg;              /* borrowed */
-    const int *chain;
+    const pg_cfg_hop_t *chain;
     size_t nchain;
     size_t pos;
-    /* Told each time a provider of the chain starts, after `raw` is set
-     * for it (the log names the provider; a frontdoor switches between
-     * passthrough and translation per provider). A negative return skips
-     * that provider as if it could not start (a request the frontdoor
-     * cannot translate for it). */
+    /* The model the provider starting now is sent: chain[pos].model (left
+     * as the frontdoor set it without a chain). The request and raw_body
+     * must carry it when that provider starts: on_attempt sees to it. */
+    pg_str_t model;
+    /* Told each time a provider of the chain starts, after `raw` and
+     * `model` are set for it (the log names the provider and model; a
+     * frontdoor switches between passthrough and translation per
+     * provider, and puts the model into what it sends). A negative return
+     * skips that provider as if it could not start (a request the
+     * frontdoor cannot translate for it). */
     int (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
 
     /* Passthrough: a same-dialect request goes to a provider that speaks

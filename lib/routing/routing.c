@@ -117,28 +117,39 @@ int pg_route_models(const pg_config_t *cfg, const pg_cfg_app_t *app,
     return PG_OK;
 }
 
-int pg_route_chain(const pg_config_t *cfg, int primary, pg_arena_t *arena,
-                   const int **out, size_t *n)
+static bool hop_seen(const pg_cfg_hop_t *chain, size_t n, int provider,
+                     pg_str_t model)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (chain[j].provider == provider && pg_str_eq(chain[j].model, model))
+            return true;
+    }
+    return false;
+}
+
+int pg_route_chain(const pg_config_t *cfg, const pg_route_t *rt,
+                   pg_str_t requested, pg_arena_t *arena,
+                   const pg_cfg_hop_t **out, size_t *n)
 {
     const pg_cfg_failover_t *fo = NULL;
     for (size_t i = 0; i < cfg->routing.nfailover; i++) {
-        if (cfg->routing.failover[i].provider == primary) {
+        if (cfg->routing.failover[i].provider == rt->provider) {
             fo = &cfg->routing.failover[i];
             break;
         }
     }
     size_t cap = 1 + (fo ? fo->nnext : 0);
-    int *chain = pg_arena_alloc(arena, cap * sizeof(*chain));
+    pg_cfg_hop_t *chain = pg_arena_alloc(arena, cap * sizeof(*chain));
     if (chain == NULL)
         return PG_ENOMEM;
     size_t k = 0;
-    chain[k++] = primary;
+    chain[k++] = (pg_cfg_hop_t){rt->provider, rt->model};
     for (size_t i = 0; fo != NULL && i < fo->nnext; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < k && !seen; j++)
-            seen = chain[j] == fo->next[i];
-        if (!seen)
-            chain[k++] = fo->next[i];
+        const pg_cfg_hop_t *h = &fo->next[i];
+        pg_str_t model = h->model.n > 0 ? h->model : requested;
+        if (valid_provider(cfg, h->provider) &&
+            !hop_seen(chain, k, h->provider, model))
+            chain[k++] = (pg_cfg_hop_t){h->provider, model};
     }
     *out = chain;
     *n = k;

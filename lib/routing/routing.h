@@ -20,11 +20,15 @@ typedef struct pg_route {
 int pg_route_resolve(const pg_config_t *cfg, const pg_cfg_app_t *app,
                      pg_str_t model, pg_route_t *out);
 
-/* The failover chain of a routed request: primary first, then the
- * providers routing.failover lists for it, without repeats. Allocated in
- * arena. PG_OK or PG_ENOMEM. */
-int pg_route_chain(const pg_config_t *cfg, int primary, pg_arena_t *arena,
-                   const int **out, size_t *n);
+/* The failover chain of a routed request: first the primary (rt) with the
+ * routed model (a rule's model rewrite is for its provider only), then the
+ * entries routing.failover lists for rt->provider, each sent its own
+ * model, or requested (the model the client asked for) when it names
+ * none. An entry that repeats a provider and model already in the chain
+ * is left out. Allocated in arena. PG_OK or PG_ENOMEM. */
+int pg_route_chain(const pg_config_t *cfg, const pg_route_t *rt,
+                   pg_str_t requested, pg_arena_t *arena,
+                   const pg_cfg_hop_t **out, size_t *n);
 
 /* The models app can reach, for GET /v1/models: the app's static models
  * list when it has one; else, deduplicated and in config order, the

@@ -1352,6 +1352,334 @@ static void test_count_tokens_failover_and_estimate(void **state)
     fu_stop(oa);
 }
 
+/* ---- failover entries with their own model ------------------------------------ */
+
+#define CHAT "/openai/v1/chat/completions"
+
+/* The body the upstream must get: the client's with its model value
+ * replaced (and, when so is set, stream_options added first). */
+static char *with_model(const char *client, const char *from, const char *to,
+                        bool so)
+{
+    char *a = tc_xasprintf("\"%s\"", from), *b = tc_xasprintf("\"%s\"", to);
+    char *m = replace_all(client, a, b);
+    char *out = so ? tc_xasprintf("{\"stream_options\":{\"include_usage\":"
+                                  "true},%s", m + 1)
+                   : tc_xstrdup(m);
+    free(a);
+    free(b);
+    free(m);
+    return out;
+}
+
+/* The request i an upstream received: its path and the model it was
+ * sent; the whole body when want_body is set. */
+static void assert_sent(fu_t *fu, size_t i, const char *path,
+                        const char *model, const char *want_body)
+{
+    fu_request_t *rq = fu_request(fu, i);
+    assert_non_null(rq);
+    assert_string_equal(rq->path, path);
+    cJSON *sent = cJSON_Parse(rq->body);
+    assert_non_null(sent);
+    assert_string_equal(jstr(sent, "model"), model);
+    cJSON_Delete(sent);
+    if (want_body != NULL)
+        assert_string_equal(rq->body, want_body);
+    fu_request_free(rq);
+}
+
+/* An OpenAI client's stream: the text of its deltas, and every chunk
+ * naming model (usage chunks included). */
+static char *oai_stream_text(const tc_response_t *r, const char *model)
+{
+    tc_sse_t s;
+    tc_bytes_t out = {0};
+    tc_bytes_append(&out, "", 0);
+    tc_sse_parse(body_of(r), r->body.n, &s);
+    assert_true(s.n >= 2);
+    assert_string_equal(s.data[s.n - 1], "[DONE]");
+    for (size_t i = 0; i + 1 < s.n; i++) {
+        cJSON *j = cJSON_Parse(s.data[i]);
+        if (j == NULL)
+            fail_msg("chunk is not JSON: %s", s.data[i]);
+        assert_string_equal(jstr(j, "model"), model);
+        cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        const char *t = jstr(cJSON_GetObjectItem(c0, "delta"), "content");
+        tc_bytes_append(&out, t, strlen(t));
+        cJSON_Delete(j);
+    }
+    tc_sse_free(&s);
+    return out.p;
+}
+
+/* Three fake upstreams behind providers named names[i] of types[i] (no
+ * retries, so a failure moves on at once), and a gateway over them. */
+typedef struct trio {
+    fu_t *fu[3];
+    char *yaml;
+} trio_t;
+
+static fx_t *trio_start(trio_t *t, const char *const names[3],
+                        const char *const types[3], const char *rules,
+                        const char *routing)
+{
+    char *p[3];
+    for (int i = 0; i < 3; i++) {
+        t->fu[i] = fu_start();
+        p[i] = provider_yaml(names[i], types[i], t->fu[i], "max_retries: 0");
+    }
+    t->yaml = tc_xasprintf("%s%s%s", p[0], p[1], p[2]);
+    for (int i = 0; i < 3; i++)
+        free(p[i]);
+    return gw_start(t->yaml, rules, routing);
+}
+
+static void trio_stop(fx_t *f, trio_t *t)
+{
+    gw_stop(f);
+    free(t->yaml);
+    for (int i = 0; i < 3; i++)
+        fu_stop(t->fu[i]);
+}
+
+/* routing.failover entries with a model: an OpenAI client's request to
+ * oa1 fails over to oa2 with oa2's model (passthrough: the client's bytes
+ * with that model), then to claude with claude's (a translation). The
+ * client reads the model each provider answered with; the log names the
+ * provider and the model it was sent. */
+static void test_failover_models_openai_client(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"oa1", "oa2", "claude"};
+    static const char *const types[] = {"openai", "openai-compatible",
+                                        "anthropic"};
+    trio_t t;
+    fx_t *f = trio_start(&t, names, types,
+                         ", {model_exact: fast, provider: oa1, model: gpt-4o}",
+                         "oa1\n  failover: {oa1: [{provider: oa2, model: "
+                         "backup-mini}, {provider: claude, model: "
+                         "claude-haiku-4-5}]}");
+    fu_t *a = t.fu[0], *b = t.fu[1], *c = t.fu[2];
+    fu_push(a, fu_openai_error(503, "server_error", NULL, "down", 0));
+    fu_push(b, fu_openai_chat(&(fu_llm_opts_t){
+                   .model = "backup-mini-0613", .text = "from the backup"}));
+    fu_push(b, fu_openai_chat_stream(&(fu_llm_opts_t){
+                   .model = "backup-mini-0613", .text = "streamed backup",
+                   .nparts = 3, .usage_chunk = true}));
+    fu_push(b, fu_openai_error(503, "server_error", NULL, "down too", 0));
+    fu_push(c, fu_anthropic_message(&(fu_llm_opts_t){
+                   .model = "claude-haiku-4-5-20251001", .text = "from claude"}));
+    fu_push(c, fu_anthropic_stream(&(fu_llm_opts_t){
+                   .model = "claude-haiku-4-5-20251001",
+                   .text = "claude streams", .nparts = 2}));
+    const char *body = "{\"model\": \"fast\", \"x_odd\": [1, 2.50],"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *sbody = "{\"model\": \"fast\", \"stream\": true,"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    tc_response_t r;
+
+    /* Non-stream, passthrough hop: oa2 reads the client's bytes with its
+     * own model; the rule's rewrite went to oa1 only. */
+    request(f, "POST", CHAT, body, NULL, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    cJSON *j = json_of(&r);
+    assert_string_equal(jstr(j, "model"), "backup-mini-0613");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    char *want = with_model(body, "fast", "gpt-4o", false);
+    assert_sent(a, 0, "/v1/chat/completions", "gpt-4o", want);
+    free(want);
+    want = with_model(body, "fast", "backup-mini", false);
+    assert_sent(b, 0, "/v1/chat/completions", "backup-mini", want);
+    free(want);
+    static const char *const log1[] = {
+        "\"model\":\"fast\"", "\"provider\":\"oa2\"",
+        "\"served_model\":\"backup-mini\"", "\"stream\":0", NULL};
+    assert_true(log_has_all(f, log1));
+
+    /* Streamed, passthrough hop: the same bytes plus the usage request. */
+    request(f, "POST", CHAT, sbody, NULL, &r);
+    assert_int_equal(r.status, 200);
+    char *text = oai_stream_text(&r, "backup-mini-0613");
+    assert_string_equal(text, "streamed backup");
+    free(text);
+    tc_response_free(&r);
+    want = with_model(sbody, "fast", "backup-mini", true);
+    assert_sent(b, 1, "/v1/chat/completions", "backup-mini", want);
+    free(want);
+    static const char *const log2[] = {
+        "\"provider\":\"oa2\"", "\"served_model\":\"backup-mini\"",
+        "\"stream\":1", "\"output_tokens\":7", NULL};
+    assert_true(log_has_all(f, log2));
+
+    /* oa2 down too: claude gets a Messages request for its model. */
+    request(f, "POST", CHAT, body, NULL, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "model"), "claude-haiku-4-5-20251001");
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(j, "choices"), 0), "message");
+    assert_string_equal(jstr(m, "content"), "from claude");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_sent(c, 0, "/v1/messages", "claude-haiku-4-5", NULL);
+    static const char *const log3[] = {
+        "\"model\":\"fast\"", "\"provider\":\"claude\"",
+        "\"served_model\":\"claude-haiku-4-5\"", "\"stream\":0", NULL};
+    assert_true(log_has_all(f, log3));
+
+    /* Streamed, translated hop. */
+    request(f, "POST", CHAT, sbody, NULL, &r);
+    assert_int_equal(r.status, 200);
+    text = oai_stream_text(&r, "claude-haiku-4-5-20251001");
+    assert_string_equal(text, "claude streams");
+    free(text);
+    tc_response_free(&r);
+    assert_sent(c, 1, "/v1/messages", "claude-haiku-4-5", NULL);
+    static const char *const log4[] = {
+        "\"provider\":\"claude\"", "\"served_model\":\"claude-haiku-4-5\"",
+        "\"stream\":1", NULL};
+    assert_true(log_has_all(f, log4));
+    assert_int_equal(fu_requests_count(a), 4);
+    assert_int_equal(fu_requests_count(b), 4);
+    assert_int_equal(fu_requests_count(c), 2);
+    trio_stop(f, &t);
+}
+
+/* The same for an Anthropic client, with a list mixing both forms: a
+ * provider name sends the client's model (not the primary's rule
+ * rewrite), an object its own model, to a passthrough hop (an2) and to a
+ * translated one (oa); count_tokens follows the anthropic-type entries
+ * with their models. */
+static void test_failover_models_anthropic_client(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"an1", "an2", "oa"};
+    static const char *const types[] = {"anthropic", "anthropic",
+                                        "openai-compatible"};
+    trio_t t;
+    fx_t *f = trio_start(&t, names, types,
+                         ", {model_exact: fast, provider: an1, model: "
+                         "claude-sonnet-4}",
+                         "an1\n  failover: {an1: [an2, {provider: an2, "
+                         "model: claude-small}, {provider: oa, model: "
+                         "gpt-4o-mini}]}");
+    fu_t *a = t.fu[0], *b = t.fu[1], *c = t.fu[2];
+    fu_push(a, fu_anthropic_overloaded());
+    fu_push(b, fu_anthropic_overloaded());
+    fu_push(b, fu_anthropic_message(&(fu_llm_opts_t){
+                   .model = "claude-small-1", .text = "small answer"}));
+    char *body = body_for("fast", false, false);
+    tc_response_t r;
+
+    /* an1 gets the rule's model, an2 first the client's (a name entry),
+     * then its entry's model: each time the client's bytes otherwise. */
+    post(f, body, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    cJSON *j = json_of(&r);
+    assert_string_equal(jstr(j, "model"), "claude-small-1");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    char *want = with_model(body, "fast", "claude-sonnet-4", false);
+    assert_sent(a, 0, "/v1/messages", "claude-sonnet-4", want);
+    free(want);
+    assert_sent(b, 0, "/v1/messages", "fast", body);
+    want = with_model(body, "fast", "claude-small", false);
+    assert_sent(b, 1, "/v1/messages", "claude-small", want);
+    free(want);
+    static const char *const log1[] = {
+        "\"provider\":\"an2\"", "\"served_model\":\"claude-small\"",
+        "\"stream\":0", NULL};
+    assert_true(log_has_all(f, log1));
+    free(body);
+
+    /* Streamed: the passthrough hop relays an2's events. */
+    fu_reset(b);
+    fu_push(b, fu_anthropic_overloaded());
+    fu_push(b, fu_anthropic_stream(&(fu_llm_opts_t){
+                   .model = "claude-small-1", .text = "small stream",
+                   .nparts = 2}));
+    body = body_for("fast", true, false);
+    post(f, body, &r);
+    assert_int_equal(r.status, 200);
+    ev_list_t l;
+    events_parse(body_of(&r), &l);
+    events_drop_pings(&l);
+    assert_sequence(&l);
+    assert_string_equal(
+        jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
+        "claude-small-1");
+    char *text = events_text(&l, false);
+    assert_string_equal(text, "small stream");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+    want = with_model(body, "fast", "claude-small", false);
+    assert_sent(b, 1, "/v1/messages", "claude-small", want);
+    free(want);
+
+    /* an2 down both times: oa gets a chat request for its model, non-stream
+     * and streamed; the client reads the model oa answered with. */
+    fu_reset(b);
+    fu_push(b, fu_anthropic_overloaded());
+    fu_push(c, fu_openai_chat_stream(&(fu_llm_opts_t){
+                   .model = "gpt-4o-mini-2024", .text = "oa streams",
+                   .nparts = 2, .usage_chunk = true}));
+    post(f, body, &r);
+    assert_int_equal(r.status, 200);
+    events_parse(body_of(&r), &l);
+    events_drop_pings(&l);
+    assert_sequence(&l);
+    assert_string_equal(
+        jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
+        "gpt-4o-mini-2024");
+    text = events_text(&l, false);
+    assert_string_equal(text, "oa streams");
+    free(text);
+    events_free(&l);
+    tc_response_free(&r);
+    assert_sent(c, 0, "/v1/chat/completions", "gpt-4o-mini", NULL);
+    static const char *const log2[] = {
+        "\"provider\":\"oa\"", "\"served_model\":\"gpt-4o-mini\"",
+        "\"stream\":1", NULL};
+    assert_true(log_has_all(f, log2));
+    free(body);
+    fu_reset(c);
+    fu_push(c, fu_openai_chat(&(fu_llm_opts_t){.model = "gpt-4o-mini-2024",
+                                                .text = "oa answers"}));
+    body = body_for("fast", false, false);
+    post(f, body, &r);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "model"), "gpt-4o-mini-2024");
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_sent(c, 0, "/v1/chat/completions", "gpt-4o-mini", NULL);
+    free(body);
+
+    /* count_tokens: an1, then an2 under both entries, each with its
+     * model. */
+    fu_reset(b);
+    fu_push(b, fu_anthropic_overloaded());
+    fu_push(b, exact_json(200, "{\"input_tokens\":42}"));
+    const char *cbody = "{\"model\":\"fast\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"abcd\"}]}";
+    request(f, "POST", COUNT_TOKENS, cbody, NULL, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+    assert_string_equal(body_of(&r), "{\"input_tokens\":42}");
+    tc_response_free(&r);
+    assert_sent(b, 0, "/v1/messages/count_tokens", "fast", cbody);
+    want = with_model(cbody, "fast", "claude-small", false);
+    assert_sent(b, 1, "/v1/messages/count_tokens", "claude-small", want);
+    free(want);
+    trio_stop(f, &t);
+}
+
 /* Without an apps key the gateway serves both dialects. */
 static void test_default_apps(void **state)
 {
@@ -1408,6 +1736,8 @@ int main(void)
         cmocka_unit_test(test_translated_document_block_400),
         cmocka_unit_test(test_openai_overloaded_is_529),
         cmocka_unit_test(test_openai_passthrough_fails_over_to_anthropic),
+        cmocka_unit_test(test_failover_models_openai_client),
+        cmocka_unit_test(test_failover_models_anthropic_client),
         cmocka_unit_test(test_count_tokens_forwarded),
         cmocka_unit_test(test_count_tokens_failover_and_estimate),
     };

@@ -121,7 +121,8 @@ static void test_full_config(void **state)
     assert_int_equal(c->routing.nfailover, 1);
     assert_int_equal(c->routing.failover[0].provider, 0);
     assert_int_equal(c->routing.failover[0].nnext, 1);
-    assert_int_equal(c->routing.failover[0].next[0], 1);
+    assert_int_equal(c->routing.failover[0].next[0].provider, 1);
+    assert_true(str_is(c->routing.failover[0].next[0].model, ""));
 
     assert_int_equal(c->napps, 2);
     assert_true(str_is(c->apps[0].name, "api"));
@@ -470,6 +471,64 @@ static void test_routing_failover_key(void **state)
     assert_diag(&b.d, "routing.failover.a", "expected a list");
 }
 
+/* Failover entries: a provider name (the client's model goes with it) or
+ * {provider, model}, mixed in one list. */
+static void test_routing_failover_models(void **state)
+{
+    built_t b;
+    build_ok(&b, "providers: [{name: a, type: fake}, {name: b, type: fake},\n"
+                 "            {name: c, type: fake}]\n"
+                 "routing:\n"
+                 "  failover:\n"
+                 "    a: [{provider: b, model: small-1}, c,\n"
+                 "        {provider: a, model: \"a-mini\"}]\n"
+                 "    b: [{provider: c}]\n");
+    const pg_cfg_routing_t *r = &b.cfg->routing;
+    assert_int_equal(r->nfailover, 2);
+    assert_int_equal(r->failover[0].provider, 0);
+    assert_int_equal(r->failover[0].nnext, 3);
+    assert_int_equal(r->failover[0].next[0].provider, 1);
+    assert_true(str_is(r->failover[0].next[0].model, "small-1"));
+    assert_int_equal(r->failover[0].next[1].provider, 2);
+    assert_int_equal(r->failover[0].next[1].model.n, 0);
+    assert_int_equal(r->failover[0].next[2].provider, 0);
+    assert_true(str_is(r->failover[0].next[2].model, "a-mini"));
+    assert_int_equal(r->failover[1].next[0].provider, 2);
+    assert_int_equal(r->failover[1].next[0].model.n, 0);
+    pg_config_unref(b.cfg);
+}
+
+static void test_routing_failover_entry_errors(void **state)
+{
+    built_t b;
+    setenv("PG_TEST_EMPTY_MODEL", "", 1);
+    build_bad(&b, "providers: [{name: openai, type: fake},\n"
+                  "            {name: anthropic, type: fake}]\n"
+                  "routing:\n"
+                  "  failover:\n"
+                  "    openai:\n"
+                  "      - {provider: antropic, model: claude-haiku-4-5}\n"
+                  "      - {provider: anthropic, modle: claude-haiku-4-5}\n"
+                  "      - {provider: anthropic, model: \"\"}\n"
+                  "      - {model: claude-haiku-4-5}\n"
+                  "      - [anthropic]\n"
+                  "      - {provider: anthropic, model: \"${PG_TEST_EMPTY_MODEL}\"}\n"
+                  "      - {provider: anthropic, model: [x]}\n",
+              7);
+    unsetenv("PG_TEST_EMPTY_MODEL");
+    assert_diag(&b.d, "routing.failover.openai[0].provider",
+                "no provider is named \"antropic\"; did you mean "
+                "\"anthropic\"?");
+    assert_diag(&b.d, "routing.failover.openai[1].modle",
+                "unknown key \"modle\"; did you mean \"model\"?");
+    assert_diag(&b.d, "routing.failover.openai[2].model", "must not be empty");
+    assert_diag(&b.d, "routing.failover.openai[3].provider", "is required");
+    assert_diag(&b.d, "routing.failover.openai[4]",
+                "expected a provider name or a mapping");
+    assert_diag(&b.d, "routing.failover.openai[5].model", "must not be empty");
+    assert_diag(&b.d, "routing.failover.openai[6].model", "expected a string");
+}
+
 static void test_app_errors(void **state)
 {
     built_t b;
@@ -727,6 +786,8 @@ int main(void)
         cmocka_unit_test(test_provider_create_errors),
         cmocka_unit_test(test_routing_errors),
         cmocka_unit_test(test_routing_failover_key),
+        cmocka_unit_test(test_routing_failover_models),
+        cmocka_unit_test(test_routing_failover_entry_errors),
         cmocka_unit_test(test_app_errors),
         cmocka_unit_test(test_app_off_forms),
         cmocka_unit_test(test_not_built_sections),

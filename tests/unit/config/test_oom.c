@@ -66,7 +66,7 @@ static const char *yaml =
     "routing:\n"
     "  rules: [{model_prefix: m, provider: a, model: z}]\n"
     "  default_provider: b\n"
-    "  failover: {a: [b]}\n"
+    "  failover: {a: [b, {provider: b, model: m-small}]}\n"
     "logging: {level: warn}\n"
     "apps:\n"
     "  - {name: x, path: /x, models: [{id: m}], provider: a}\n"

@@ -151,6 +151,78 @@ static void test_models(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Asserts the chain is exactly the (provider, model) pairs of want. */
+static void expect_chain(const pg_cfg_hop_t *chain, size_t n,
+                         const pg_cfg_hop_t *want, size_t nwant)
+{
+    for (size_t i = 0; i < n && i < nwant; i++) {
+        if (chain[i].provider != want[i].provider ||
+            !pg_str_eq(chain[i].model, want[i].model))
+            fail_msg("hop %zu: provider %d model '%.*s', want %d '%.*s'", i,
+                     chain[i].provider, (int)chain[i].model.n,
+                     chain[i].model.p, want[i].provider,
+                     (int)want[i].model.n, want[i].model.p);
+    }
+    assert_int_equal(n, nwant);
+}
+
+/* The chain of a request for model (routed by the rules), checked against
+ * want. */
+static void expect_chain_for(const char *model, const pg_cfg_hop_t *want,
+                             size_t nwant)
+{
+    const pg_cfg_hop_t *chain = NULL;
+    size_t n = 0;
+    pg_route_t rt;
+    assert_int_equal(pg_route_resolve(&cfg, NULL, pg_str_c(model), &rt),
+                     PG_OK);
+    assert_int_equal(pg_route_chain(&cfg, &rt, pg_str_c(model), &arena,
+                                    &chain, &n),
+                     PG_OK);
+    expect_chain(chain, n, want, nwant);
+}
+
+static void test_chain_models(void **state)
+{
+    (void)state;
+    /* anthropic (1) fails over to openai (0) with its own model, then to
+     * local (2) with the client's, then to itself with a smaller model;
+     * repeats of a provider and model already in the chain are left out. */
+    static const pg_cfg_hop_t next[] = {
+        {0, PG_STR("gpt-4o-mini")},
+        {2, PG_STR_NULL},
+        {1, PG_STR("claude-haiku")},  /* the primary's model: a repeat */
+        {1, PG_STR("claude-small")},
+        {0, PG_STR("gpt-4o-mini")},   /* a repeat */
+        {0, PG_STR_NULL},             /* openai with the client's model */
+    };
+    static const pg_cfg_failover_t fo[] = {{1, next, 6}};
+    cfg.routing.failover = fo;
+    cfg.routing.nfailover = 1;
+
+    /* A rule's rewrite (claude-fast -> claude-haiku) is the primary's
+     * only: entries without a model get the client's. */
+    const pg_cfg_hop_t want[] = {
+        {1, PG_STR("claude-haiku")}, {0, PG_STR("gpt-4o-mini")},
+        {2, PG_STR("claude-fast")},  {1, PG_STR("claude-small")},
+        {0, PG_STR("claude-fast")},
+    };
+    expect_chain_for("claude-fast", want, 5);
+
+    /* Without a rewrite the client's model is the primary's, so the
+     * self-entry with that same model is a repeat too. */
+    static const pg_cfg_hop_t self_next[] = {{1, PG_STR("claude-opus")},
+                                             {1, PG_STR_NULL}};
+    static const pg_cfg_failover_t self_fo[] = {{1, self_next, 2}};
+    cfg.routing.failover = self_fo;
+    const pg_cfg_hop_t want_self[] = {{1, PG_STR("claude-opus")}};
+    expect_chain_for("claude-opus", want_self, 1);
+
+    /* A provider with no failover entry: the primary alone. */
+    const pg_cfg_hop_t want_one[] = {{0, PG_STR("gpt-4o")}};
+    expect_chain_for("gpt-4o", want_one, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_default_and_forced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_models, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_models, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
