@@ -1342,7 +1342,10 @@ static void test_head_limits(void **state)
         n += (size_t)sprintf(many + n, "X-H%d: v\r\n", i);
     n += (size_t)sprintf(many + n, "Content-Length: 0\r\n\r\n");
     steps[0] = (raw_step_t){many, n, RAW_KEEP};
-    n = (size_t)sprintf(huge, "HTTP/1.1 200 OK\r\nX-Big: ");
+    /* A constant length: gcc -O2 (ASan build) cannot bound sprintf's. */
+    static const char big[] = "HTTP/1.1 200 OK\r\nX-Big: ";
+    memcpy(huge, big, sizeof(big) - 1);
+    n = sizeof(big) - 1;
     memset(huge + n, 'v', 70000);
     n += 70000;
     n += (size_t)sprintf(huge + n, "\r\nContent-Length: 0\r\n\r\n");
