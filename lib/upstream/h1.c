@@ -557,15 +557,35 @@ static void xfer_send(h1_xfer_t *x)
     h1_conn_t *c = x->conn;
     uv_buf_t b[2] = {uv_buf_init(x->req, (unsigned)x->reqn),
                      uv_buf_init((char *)x->body.p, (unsigned)x->body.n)};
+    unsigned nb = x->body.n > 0 ? 2 : 1;
     int rc;
 
     xfer_set_phase(x, PH_HEAD);
     conn_read_start(c);
-    rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, x->body.n > 0 ? 2 : 1,
-                  on_write);
-    if (rc == 0) {
-        c->writing = true;
-        return;
+    /* One writev, usually complete: then no write request at all (libuv
+     * 1.44 re-arms the socket in epoll after every uv_write, a syscall
+     * per request). What the socket did not take goes with uv_write. */
+    rc = uv_try_write((uv_stream_t *)&c->tcp, b, nb);
+    if (rc == UV_EAGAIN)
+        rc = 0;
+    if (rc >= 0) {
+        size_t done = (size_t)rc;
+        if (done >= x->reqn + x->body.n)
+            return;
+        if (done >= b[0].len) {
+            done -= b[0].len;
+            b[0] = uv_buf_init((char *)x->body.p + done,
+                               (unsigned)(x->body.n - done));
+            nb = 1;
+        } else {
+            b[0].base += done;
+            b[0].len -= (unsigned)done;
+        }
+        rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, nb, on_write);
+        if (rc == 0) {
+            c->writing = true;
+            return;
+        }
     }
     xfer_conn_lost(x, "send failed", rc);
 }
@@ -1019,7 +1039,7 @@ static bool user_stopped(h1_xfer_t *x, int rc, const char *who)
 static int on_headers_done(llhttp_t *p)
 {
     h1_xfer_t *x = parser_xfer(p);
-    pg_kv_t *kv;
+    pg_kv_t stack[PG_UPHEAD_KV_STACK], *kv;
     pg_str_t enc;
     int rc;
 
@@ -1035,13 +1055,13 @@ static int on_headers_done(llhttp_t *p)
                  (int)(enc.n > 40 ? 40 : enc.n), enc.p);
         return -1;
     }
-    if (pg__uphead_kv(&x->head, &kv) != PG_OK)
+    if (pg__uphead_kv(&x->head, stack, PG_UPHEAD_KV_STACK, &kv) != PG_OK)
         return head_refused(x, PG_ENOMEM);
     x->in_user = true;
     rc = x->cbs.on_head ? x->cbs.on_head(x->ud, x->head.status, kv, x->head.n)
                         : PG_OK;
     x->in_user = false;
-    pg__free(kv);
+    pg__uphead_kv_free(kv, stack);
     if (user_stopped(x, rc, "on_head"))
         return -1;
     return x->is_head ? 1 : 0;

@@ -94,15 +94,13 @@ int pg__uphead_add(pg_uphead_t *h, const char *k, size_t kn, const char *v,
     return rc;
 }
 
-int pg__uphead_kv(const pg_uphead_t *h, pg_kv_t **out)
+int pg__uphead_kv(const pg_uphead_t *h, pg_kv_t *buf, size_t cap,
+                  pg_kv_t **out)
 {
-    pg_kv_t *kv;
+    pg_kv_t *kv = buf;
 
-    *out = NULL;
-    if (h->n == 0)
-        return PG_OK;
-    kv = pg__malloc(h->n * sizeof *kv);
-    if (kv == NULL)
+    *out = buf;
+    if (h->n > cap && (kv = pg__malloc(h->n * sizeof *kv)) == NULL)
         return PG_ENOMEM;
     const char *b = h->buf.p ? h->buf.p : ""; /* only empty lines so far */
     for (size_t i = 0; i < h->n; i++) {
@@ -112,4 +110,10 @@ int pg__uphead_kv(const pg_uphead_t *h, pg_kv_t **out)
     }
     *out = kv;
     return PG_OK;
+}
+
+void pg__uphead_kv_free(pg_kv_t *kv, const pg_kv_t *buf)
+{
+    if (kv != buf)
+        pg__free(kv);
 }

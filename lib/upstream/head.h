@@ -47,8 +47,12 @@ void pg__uphead_value_done(pg_uphead_t *h);
 int pg__uphead_add(pg_uphead_t *h, const char *k, size_t kn, const char *v,
                    size_t vn);
 
-/* The lines as slices into h, in *out (pg__malloc'd, caller frees; NULL
- * when there are none). PG_OK or PG_ENOMEM. */
-int pg__uphead_kv(const pg_uphead_t *h, pg_kv_t **out);
+/* The lines as slices into h, in *out: buf when they fit in its cap
+ * entries (the usual head), else pg__malloc'd; release with
+ * pg__uphead_kv_free. PG_OK or PG_ENOMEM. */
+int pg__uphead_kv(const pg_uphead_t *h, pg_kv_t *buf, size_t cap,
+                  pg_kv_t **out);
+void pg__uphead_kv_free(pg_kv_t *kv, const pg_kv_t *buf);
+#define PG_UPHEAD_KV_STACK 32
 
 #endif

@@ -476,7 +476,7 @@ static void on_xfer_timer(uv_timer_t *t)
  * must stop (canceled, or on_head refused it: forced is then ABORTED). */
 static bool head_deliver(pg_upstream_xfer_t *x)
 {
-    pg_kv_t *kv = NULL;
+    pg_kv_t stack[PG_UPHEAD_KV_STACK], *kv = NULL;
     int rc;
 
     x->head_delivered = true;
@@ -485,7 +485,7 @@ static bool head_deliver(pg_upstream_xfer_t *x)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
         x->head.status = (int)code;
     }
-    if (pg__uphead_kv(&x->head, &kv) != PG_OK) {
+    if (pg__uphead_kv(&x->head, stack, PG_UPHEAD_KV_STACK, &kv) != PG_OK) {
         x->forced = PG_UPSTREAM_ERROR;
         snprintf(x->errbuf, sizeof x->errbuf, "out of memory");
         return false;
@@ -495,7 +495,7 @@ static bool head_deliver(pg_upstream_xfer_t *x)
              ? x->cbs.on_head(x->ud, x->head.status, kv, x->head.n)
              : PG_OK;
     x->in_user = false;
-    pg__free(kv);
+    pg__uphead_kv_free(kv, stack);
     if (x->canceled)
         return false;
     if (rc < 0) {

@@ -976,6 +976,33 @@ static void test_oom_sweep(void **state)
     free(url);
 }
 
+/* A body larger than the socket takes at once: the rest of the request
+ * goes out as the socket drains, byte-identical. */
+static void test_large_request_body(void **state)
+{
+    env_t *e = *state;
+    rec_t r = {0};
+    size_t n = 6 * 1024 * 1024;
+    char *body = tc_xmalloc(n);
+    char *url = fu_url(e->fu, "/v1/big");
+
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)(i * 7 + i / 4096);
+    pg_upstream_opts_t o = {.method = "POST", .url = url,
+                            .body = {body, n}};
+    fu_push(e->fu, fu_openai_chat(&(fu_llm_opts_t){.text = "ok"}));
+    assert_int_equal(start(e, &r, &o), PG_OK);
+    assert_true(run_until_done(e, &r));
+    assert_int_equal(r.result, PG_UPSTREAM_OK);
+    fu_request_t *rq = fu_request(e->fu, 0);
+    assert_int_equal(rq->body_len, n);
+    assert_memory_equal(rq->body, body, n);
+    fu_request_free(rq);
+    rec_free(&r);
+    free(body);
+    free(url);
+}
+
 /* ---- both engines: names, Connection: close, the request on the wire ------ */
 
 static void test_localhost_name(void **state)
@@ -1563,6 +1590,7 @@ int main(void)
         T(test_oom_sweep),
         T(test_fake_openai_stream),
         T(test_fake_anthropic_bodies),
+        T(test_large_request_body),
         T(test_localhost_name),
         T(test_connection_close_not_pooled),
         TN(test_same_request_on_the_wire), /* compares both engines */
