@@ -489,13 +489,37 @@ static int on_raw(void *ud, pg_str_t event, pg_str_t data)
     return pg_fd_raw_respond(&st->out, body);
 }
 
+/* A passthrough stream whose client did not ask for usage: the edit that
+ * asks upstream for it anyway (the log wants the tokens; raw_stream_payload
+ * holds the usage chunk back from the client). stream_options absent or
+ * null: set to {"include_usage":true}; an object: its include_usage (absent,
+ * null or false) set to true. Anything else (a stream_options or
+ * include_usage of another type, or a key the byte scan cannot find) is
+ * PG_EINVAL: the decode path answers with its precise 400. */
+static int usage_edit(pg_fd_ctx_t *ctx, cJSON *root, pg_fd_edit_t *out)
+{
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    pg_str_t body = ctx->req->body;
+    if (so == NULL || cJSON_IsNull(so))
+        return pg_fd_raw_member_edit(ctx, 0, body.n, root, "stream_options",
+                                     PG_STR("{\"include_usage\":true}"),
+                                     out);
+    const cJSON *iu = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
+    size_t a = 0, z = 0;
+    if (!cJSON_IsObject(so) || (iu != NULL && !cJSON_IsNull(iu) &&
+                                !cJSON_IsFalse(iu)) ||
+        pg_json_member_span(body, "stream_options", &a, &z) != PG_OK)
+        return PG_EINVAL;
+    return pg_fd_raw_member_edit(ctx, a, z, so, "include_usage",
+                                 PG_STR("true"), out);
+}
+
 /* Passthrough: an OpenAI request routed to an OpenAI-type provider goes
  * out as the client's bytes (only the model rewritten, and usage asked
  * for on a stream), and the answer comes back byte for byte. Returns
  * false when the request must take the decode path (which also produces
- * the precise 400s): not routed to such a provider, or a stream whose
- * stream_options say no usage (rewriting them is not worth a special
- * case). */
+ * the precise 400s): not routed to such a provider, or a body the
+ * splices cannot take. */
 static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
                             cJSON *root)
 {
@@ -509,14 +533,9 @@ static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
     st->req.stream = cJSON_IsTrue(js);
     st->req.include_usage =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    if (st->req.stream && so != NULL && !st->req.include_usage)
-        return false;
     st->client.root = root;
-    if ((st->req.stream && so == NULL &&
-         pg_fd_raw_member_edit(ctx, 0, ctx->req->body.n, root,
-                               "stream_options",
-                               PG_STR("{\"include_usage\":true}"),
-                               &st->client.edits[st->client.nedits++]) !=
+    if ((st->req.stream && !st->req.include_usage &&
+         usage_edit(ctx, root, &st->client.edits[st->client.nedits++]) !=
              PG_OK) ||
         pg_fd_raw_body(ctx, &st->client, rt.model, &st->raw_body) != PG_OK) {
         st->client = (pg_fd_raw_t){0}; /* the decode path takes it */

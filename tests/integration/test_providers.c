@@ -342,6 +342,83 @@ static void test_passthrough_body_byte_identical(void **state)
     fu_stop(fu);
 }
 
+/* A stream whose client turned usage off, or sent stream_options without
+ * include_usage, stays passthrough: the upstream gets the client's bytes
+ * with include_usage: true spliced into its stream_options (and the model
+ * rewritten where routing says), the client does not get the usage chunk,
+ * and the log has the tokens. */
+static void test_passthrough_stream_usage_off(void **state)
+{
+    (void)state;
+#define MSGS "\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]"
+    static const struct {
+        const char *client, *upstream;
+    } cases[] = {
+        {"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":false}," MSGS "}",
+         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":true}," MSGS "}"},
+        {"{\"model\":\"gpt-4o-mini\", \"stream\": true, \"stream_options\" : "
+         "{ },\n " MSGS "}",
+         "{\"model\":\"gpt-4o-mini\", \"stream\": true, \"stream_options\" : "
+         "{\"include_usage\":true },\n " MSGS "}"},
+        {"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_obfuscation\": false}," MSGS "}",
+         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":true,\"include_obfuscation\": false}," MSGS "}"},
+        {"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\": null, \"x\": 1}," MSGS "}",
+         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\": true, \"x\": 1}," MSGS "}"},
+        {"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":null,"
+         MSGS "}",
+         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+         "{\"include_usage\":true}," MSGS "}"},
+        /* Both splices, the model's after the usage's. */
+        {"{\"stream_options\":{\"include_usage\":false},\"stream\":true,"
+         "\"model\":\"fast\"," MSGS "}",
+         "{\"stream_options\":{\"include_usage\":true},\"stream\":true,"
+         "\"model\":\"gpt-4o-mini\"," MSGS "}"},
+    };
+#undef MSGS
+    fu_t *fu = fu_start();
+    char *p = provider_yaml("up", "openai", fu, NULL);
+    fx_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
+                          "model: gpt-4o-mini}]\n"
+                          "  default_provider: up\n");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fu_reset(fu);
+        fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
+                        .text = "one two three", .nparts = 3,
+                        .output_tokens = 31 + (int)i, .usage_chunk = true}));
+        tc_response_t r;
+        post(f, cases[i].client, &r);
+        if (r.status != 200)
+            fail_msg("case %zu: HTTP %ld: %s", i, r.status, body_of(&r));
+        bool done, error;
+        char *text = stream_text(&r, &done, &error);
+        assert_string_equal(text, "one two three");
+        assert_true(done);
+        assert_false(error);
+        free(text);
+        /* The usage chunk (empty choices) stayed with the gateway. */
+        if (strstr(body_of(&r), "\"choices\":[]") != NULL)
+            fail_msg("case %zu: the client got the usage chunk", i);
+        tc_response_free(&r);
+        fu_request_t *rq = fu_request(fu, 0);
+        assert_non_null(rq);
+        assert_string_equal(rq->body, cases[i].upstream);
+        fu_request_free(rq);
+        char *tokens = tc_xasprintf("\"output_tokens\":%d", 31 + (int)i);
+        if (!log_has(f, tokens))
+            fail_msg("case %zu: usage not logged", i);
+        free(tokens);
+    }
+    gw_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
 /* ---- Anthropic-type provider behind the OpenAI frontdoor ------------------- */
 
 static void test_anthropic_provider(void **state)
@@ -1101,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_openai_non_stream),
         cmocka_unit_test(test_openai_stream_relay),
         cmocka_unit_test(test_passthrough_body_byte_identical),
+        cmocka_unit_test(test_passthrough_stream_usage_off),
         cmocka_unit_test(test_anthropic_provider),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_429_retry_after_relayed),
