@@ -20,6 +20,7 @@
 #include "canon/response.h"
 #include "codec/anthropic_messages.h"
 #include "codec/anthropic_upstream.h"
+#include "oom_alloc.h"
 
 static const char *fixdir = "tests/fixtures/anthropic_client";
 
@@ -1107,23 +1108,6 @@ static void test_round_trip(void **state)
 
 /* ---- out of memory ------------------------------------------------------- */
 
-static long oom_at = -1; /* the allocation that fails; -1: none */
-static long oom_count;
-
-static bool oom_now(void)
-{
-    return oom_at >= 0 && oom_count++ == oom_at;
-}
-static void *t_malloc(size_t n) { return oom_now() ? NULL : malloc(n); }
-static void *t_realloc(void *p, size_t n)
-{
-    return oom_now() ? NULL : realloc(p, n);
-}
-static void *t_calloc(size_t c, size_t n)
-{
-    return oom_now() ? NULL : calloc(c, n);
-}
-
 /* A callback that allocates nothing: only the encoder is judged. */
 static int on_sse_count(void *ud, pg_str_t event, pg_str_t data)
 {
@@ -1152,12 +1136,12 @@ static void test_oom_sweep(void **state)
     pg_canon_response_t r;
     canon_from(&r, &ca, evs, MSG_EVENTS_N);
 
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free),
-                     PG_OK);
+    oom_install();
+    long oom_at;
     bool dec_done = false, enc_done = false, stream_done = false;
     for (oom_at = 0; oom_at < 2000 && !(dec_done && enc_done && stream_done);
          oom_at++) {
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_arena_t a;
         pg_arena_init(&a, 0);
         pg_request_t q;
@@ -1169,7 +1153,7 @@ static void test_oom_sweep(void **state)
         dec_done = dec_done || rc == PG_OK;
         pg_arena_destroy(&a);
 
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_buf_t b;
         pg_buf_init(&b, 1 << 20);
         rc = pg_anthropic_messages_encode(&b, &r, PG_STR("msg"), PG_STR("m"));
@@ -1181,7 +1165,7 @@ static void test_oom_sweep(void **state)
         enc_done = enc_done || rc == PG_OK;
         pg_buf_free(&b);
 
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_arena_init(&a, 0);
         pg_anthropic_stream_enc_t e;
         pg_anthropic_stream_enc_init(&e, &a, PG_STR("i"), PG_STR("m"),
@@ -1201,8 +1185,7 @@ static void test_oom_sweep(void **state)
         pg_arena_destroy(&a);
     }
     long swept = oom_at;
-    oom_at = -1;
-    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    oom_uninstall();
     assert_true(dec_done && enc_done && stream_done);
     assert_true(swept > 3);
     pg_arena_destroy(&ca);

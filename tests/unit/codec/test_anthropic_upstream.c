@@ -21,6 +21,7 @@
 #include "canon/response.h"
 #include "codec/anthropic_upstream.h"
 #include "http/sse.h"
+#include "oom_alloc.h"
 
 static const char *fixdir = "tests/fixtures/anthropic";
 
@@ -914,23 +915,6 @@ static void test_encode_too_big(void **state)
 
 /* ---- out of memory ------------------------------------------------------------- */
 
-static long oom_at = -1; /* the allocation that fails; -1: none */
-static long oom_count;
-
-static bool oom_now(void)
-{
-    return oom_at >= 0 && oom_count++ == oom_at;
-}
-static void *t_malloc(size_t n) { return oom_now() ? NULL : malloc(n); }
-static void *t_realloc(void *p, size_t n)
-{
-    return oom_now() ? NULL : realloc(p, n);
-}
-static void *t_calloc(size_t c, size_t n)
-{
-    return oom_now() ? NULL : calloc(c, n);
-}
-
 /* Fails each allocation in turn: every failure must come back as a clean
  * PG_ENOMEM (no crash, no leak under ASan, nothing half-written). */
 static void test_oom_sweep(void **state)
@@ -942,14 +926,14 @@ static void test_oom_sweep(void **state)
     size_t n, m;
     char *sse = read_fixture("thinking.sse", &n);
     char *body = read_fixture("msg_tool_use.json", &m);
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free),
-                     PG_OK);
+    oom_install();
+    long oom_at;
     bool enc_done = false, stream_done = false, whole_done = false;
     for (oom_at = 0; oom_at < 500 && !(enc_done && stream_done && whole_done);
          oom_at++) {
         pg_buf_t b;
         const char *why = NULL;
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_buf_init(&b, 1 << 20);
         int rc = pg_anthropic_encode_request(&b, &f.q, &o, &why);
         if (rc != PG_OK && rc != PG_ENOMEM)
@@ -960,7 +944,7 @@ static void test_oom_sweep(void **state)
         enc_done = enc_done || rc == PG_OK;
         pg_buf_free(&b);
 
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_arena_t a;
         pg_arena_init(&a, 0);
         pg_anthropic_stream_dec_t d;
@@ -989,7 +973,7 @@ static void test_oom_sweep(void **state)
         stream_done = stream_done || rc == PG_OK;
         pg_arena_destroy(&a);
 
-        oom_count = 0;
+        oom_arm(oom_at);
         pg_arena_init(&a, 0);
         rc = pg_anthropic_decode_response(&a, (pg_str_t){body, m}, on_count,
                                           &count, &why);
@@ -1000,8 +984,7 @@ static void test_oom_sweep(void **state)
         pg_arena_destroy(&a);
     }
     long swept = oom_at;
-    oom_at = -1;
-    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    oom_uninstall();
     assert_true(enc_done && stream_done && whole_done);
     /* Several allocations were made to fail before all three passed. */
     assert_true(swept > 3);

@@ -25,6 +25,7 @@
 #include "codec/openai_chat.h"
 #include "codec/openai_upstream.h"
 #include "http/sse.h"
+#include "oom_alloc.h"
 
 #ifndef PG_FIXTURE_DIR
 #error "PG_FIXTURE_DIR must name tests/fixtures/openai"
@@ -876,48 +877,6 @@ static void test_encode_too_big(void **state)
 
 /* ---- allocation failures ------------------------------------------------------- */
 
-static long fail_at = -1; /* the allocation number that fails; -1: none */
-static long calls;
-static long live;
-
-static bool should_fail(void)
-{
-    return fail_at >= 0 && calls++ == fail_at;
-}
-
-static void *t_malloc(size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-
-static void *t_calloc(size_t c, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = calloc(c, n);
-    live += p != NULL;
-    return p;
-}
-
-static void *t_realloc(void *old, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = realloc(old, n);
-    live += old == NULL && p != NULL;
-    return p;
-}
-
-static void t_free(void *p)
-{
-    live -= p != NULL;
-    free(p);
-}
-
 /* Fails each allocation of a whole stream and of the request encoder in
  * turn: every run must end cleanly (a failure code, never a crash) and
  * free everything. A failed JSON parse cannot tell OOM from bad input
@@ -929,49 +888,47 @@ static void test_oom_sweep(void **state)
     char *in = read_fixture("stream_tool_call.sse", &n);
     char *want = read_fixture("stream_tool_call.events", &n);
     n = strlen(in);
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, t_free),
-                     PG_OK);
+    oom_install();
     bool completed = false;
-    for (long target = 0; target < 400 && !completed; target++) {
-        fail_at = -1;
-        live = 0;
+    long target;
+    for (target = 0; target < 400 && !completed; target++) {
         struct render r;
         render_init(&r);
         /* The renderer's own buffer must not take the failures. */
         assert_int_equal(pg_buf_reserve(&r.out, 4096), PG_OK);
-        long before = live;
-        calls = 0;
-        fail_at = target;
+        long before = oom_live();
+        oom_arm(target);
         run_stream(in, n, SPLIT_WHOLE, &r);
-        fail_at = -1;
+        oom_arm(-1);
         completed = strcmp(r.out.p, want) == 0;
         if (!completed &&
             strstr(r.out.p, "PG_ENOMEM") == NULL &&
             strstr(r.out.p, "PG_EPARSE") == NULL)
             fail_msg("fail_at %ld: %s", target, r.out.p);
         render_free(&r);
-        assert_int_equal(live, before - 1);
+        assert_int_equal(oom_live(), before - 1);
     }
     assert_true(completed);
+    assert_true(target > 3); /* runs with a failure came first */
 
     const pg_request_t *q = full_request();
     completed = false;
-    for (fail_at = 0; fail_at < 400 && !completed; fail_at++) {
-        calls = 0;
-        live = 0;
+    for (target = 0; target < 400 && !completed; target++) {
+        long before = oom_live();
+        oom_arm(target);
         pg_buf_t b;
         pg_buf_init(&b, 0);
         const char *why = NULL;
         int rc = pg_openai_chat_encode_request(&b, q, NULL, &why);
         completed = rc == PG_OK;
         if (rc != PG_OK && rc != PG_ENOMEM && rc != PG_EUNSUPPORTED)
-            fail_msg("fail_at %ld: %s", fail_at, pg_err_name(rc));
+            fail_msg("fail_at %ld: %s", target, pg_err_name(rc));
         pg_buf_free(&b);
-        assert_int_equal(live, 0);
+        assert_int_equal(oom_live(), before);
     }
     assert_true(completed);
-    fail_at = -1;
-    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    assert_true(target > 3);
+    oom_uninstall();
     free(in);
     free(want);
 }

@@ -7,50 +7,7 @@
 
 #include "cfg_fixture.h"
 #include "config/ports.h"
-
-static long fail_at = -1; /* the allocation number that fails; -1: none */
-static long calls;
-static long live;         /* allocations not freed yet */
-
-static bool should_fail(void)
-{
-    return fail_at >= 0 && calls++ == fail_at;
-}
-
-static void *t_malloc(size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = malloc(n);
-    live += p != NULL;
-    return p;
-}
-
-static void *t_calloc(size_t c, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = calloc(c, n);
-    live += p != NULL;
-    return p;
-}
-
-static void *t_realloc(void *old, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    void *p = realloc(old, n);
-    if (old == NULL && p != NULL)
-        live++;
-    return p;
-}
-
-static void t_free(void *p)
-{
-    if (p != NULL)
-        live--;
-    free(p);
-}
+#include "oom_alloc.h"
 
 static const char *yaml =
     "server: {host: \"${PGO_HOST:-127.0.0.1}\", port: 1234}\n"
@@ -95,8 +52,7 @@ static void test_oom_sweep(void **state)
     pg_provider_registry_t reg;
     fixture_registry(&reg);
     unsetenv("PGO_UNSET");
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, t_free),
-                     PG_OK);
+    oom_install();
     long n = 0;
     int rc;
     fake_creates = fake_destroys = 0;
@@ -117,15 +73,14 @@ static void test_oom_sweep(void **state)
         char err[PG_ERRMSG_SIZE];
         pg_config_t *cfg = NULL;
         memset(&d, 0, sizeof(d));
-        fail_at = n;
-        calls = 0;
-        live = 0;
+        long live = oom_live();
+        oom_arm(n);
         rc = pg_config_build(text, strlen(text), "oom.yaml", &reg, on_diag,
                              &d, err, &cfg);
         /* When the Nth allocation was never reached the build must have
          * succeeded; this also ends the sweep. */
-        bool failed_one = calls > n;
-        fail_at = -1;
+        bool failed_one = oom_calls() > n;
+        oom_arm(-1);
         if (!failed_one)
             assert_int_equal(rc, PG_OK);
         if (rc != PG_OK) {
@@ -139,6 +94,7 @@ static void test_oom_sweep(void **state)
             assert_int_equal(cfg->napps, 202);
             pg_config_unref(cfg);
         }
+        live = oom_live() - live;
         if (live != 0)
             print_message("N=%ld leaked %ld allocations\n", n, live);
         assert_int_equal(live, 0);
@@ -152,29 +108,26 @@ static void test_oom_sweep(void **state)
 
 static void test_oom_ports(void **state)
 {
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, t_free),
-                     PG_OK);
+    oom_install();
     for (long n = 0; n < 3; n++) {
         pg_config_port_t port = {0};
-        fail_at = n;
-        calls = 0;
-        live = 0;
+        long live = oom_live();
+        oom_arm(n);
         int rc = pg_config_port_yaml_new("a: 1", 4, &port);
-        fail_at = -1;
+        oom_arm(-1);
         if (rc == PG_OK)
             pg_config_port_free(&port);
         else
             assert_int_equal(rc, PG_ENOMEM);
-        assert_int_equal(live, 0);
-        fail_at = n;
-        calls = 0;
+        assert_int_equal(oom_live(), live);
+        oom_arm(n);
         rc = pg_config_port_file_new("/tmp/x.yaml", &port);
-        fail_at = -1;
+        oom_arm(-1);
         if (rc == PG_OK)
             pg_config_port_free(&port);
         else
             assert_int_equal(rc, PG_ENOMEM);
-        assert_int_equal(live, 0);
+        assert_int_equal(oom_live(), live);
     }
 }
 

@@ -25,6 +25,7 @@
 
 #include "base/list.h"
 #include "fake_upstream.h"
+#include "oom_alloc.h"
 #include "test_client.h"
 #include "upstream/upstream.h"
 
@@ -912,17 +913,6 @@ static void test_connect_timeout(void **state)
 
 /* ---- out of memory: fail the Nth library allocation, sweep N ------------- */
 
-static long oom_fail_at = -1;
-static long oom_calls;
-
-static bool oom_fail(void)
-{
-    return oom_fail_at >= 0 && oom_calls++ == oom_fail_at;
-}
-static void *t_malloc(size_t n) { return oom_fail() ? NULL : malloc(n); }
-static void *t_realloc(void *p, size_t n) { return oom_fail() ? NULL : realloc(p, n); }
-static void *t_calloc(size_t c, size_t n) { return oom_fail() ? NULL : calloc(c, n); }
-
 static void test_oom_sweep(void **state)
 {
     env_t *e = *state;
@@ -937,15 +927,14 @@ static void test_oom_sweep(void **state)
 
     fu_resp_header(s, "X-Extra", "1");
     fu_push(e->fu, s);
-    assert_int_equal(pg_set_allocator(t_malloc, t_realloc, t_calloc, free), PG_OK);
+    oom_install();
     for (long n = 0; n < 500 && !clean_run; n++) {
         pg_upstream_t *u = NULL;
         rec_t r = {0};
         bool closed = false;
         int rc;
 
-        oom_calls = 0;
-        oom_fail_at = n;
+        oom_arm(n);
         rc = pg_upstream_new(&e->loop, &u);
         if (rc != PG_OK) {
             assert_int_equal(rc, PG_ENOMEM);
@@ -965,13 +954,13 @@ static void test_oom_sweep(void **state)
             assert_int_equal(rc, PG_ENOMEM);
             assert_int_equal(r.nhead + r.ndone, 0);
         }
-        clean_run = oom_calls <= n; /* nothing failed: the sweep is done */
-        oom_fail_at = -1;
+        clean_run = oom_calls() <= n; /* nothing failed: the sweep is done */
+        oom_arm(-1);
         pg_upstream_close(u, on_closed, &closed);
         assert_true(run_until(e, &closed, WAIT_MS));
         rec_free(&r);
     }
-    assert_int_equal(pg_set_allocator(malloc, realloc, calloc, free), PG_OK);
+    oom_uninstall();
     assert_true(clean_run);
     free(url);
 }
