@@ -148,21 +148,23 @@ int pg_fd_attempt(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw,
                   struct pg_provider_call *call, const pg_cfg_provider_t *p,
                   int (*decode)(void *ud), void *ud, pg_request_t *req)
 {
+    int rc = PG_OK;
+    if (call->raw) {
+        if (!pg_str_eq(raw->model, call->model))
+            rc = pg_fd_raw_body(ctx, raw, call->model, &call->raw_body);
+    } else if (raw->root != NULL && !raw->decoded) {
+        /* Passthrough so far: the translation path's decode, late. */
+        rc = decode != NULL ? decode(ud) : PG_EUNSUPPORTED;
+        raw->decoded = rc == PG_OK;
+    }
+    if (rc != PG_OK)
+        return rc; /* skipped: the log keeps naming the one before */
+    if (!call->raw) {
+        req->model = call->model;
+        pg_fd_log_unmapped(ctx, req, p->pub.name);
+    }
     ctx->provider = p->pub.name;
     ctx->served_model = call->model;
-    if (call->raw)
-        return pg_str_eq(raw->model, call->model)
-                   ? PG_OK
-                   : pg_fd_raw_body(ctx, raw, call->model, &call->raw_body);
-    if (raw->root != NULL && !raw->decoded) {
-        /* Passthrough so far: the translation path's decode, late. */
-        int rc = decode != NULL ? decode(ud) : PG_EUNSUPPORTED;
-        if (rc != PG_OK)
-            return rc;
-        raw->decoded = true;
-    }
-    req->model = call->model;
-    pg_fd_log_unmapped(ctx, req, p->pub.name);
     return PG_OK;
 }
 

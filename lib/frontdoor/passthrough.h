@@ -78,7 +78,8 @@ int pg_fd_raw_body(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw, pg_str_t model,
  * decoded by decode(ud) first when the request went passthrough so far
  * (raw->root set; decode fills *req), and its unmapped fields logged.
  * decode may be NULL when no provider of the chain needs a translation.
- * PG_OK, or an error that skips the provider. */
+ * PG_OK, or an error that skips the provider (the log then keeps naming
+ * the one before). */
 int pg_fd_attempt(pg_fd_ctx_t *ctx, pg_fd_raw_t *raw,
                   struct pg_provider_call *call, const pg_cfg_provider_t *p,
                   int (*decode)(void *ud), void *ud, pg_request_t *req);
