@@ -69,6 +69,29 @@ char *tc_xasprintf(const char *fmt, ...)
     return p;
 }
 
+char *tc_read_file(const char *dir, const char *name, size_t *len)
+{
+    char *path = tc_xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    free(path);
+    if (f == NULL)
+        return NULL;
+    tc_bytes_t b = {0};
+    char chunk[16384];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        tc_bytes_append(&b, chunk, got);
+    if (ferror(f)) {
+        fprintf(stderr, "test_client: cannot read %s/%s\n", dir, name);
+        abort();
+    }
+    fclose(f);
+    if (b.p == NULL)
+        tc_bytes_append(&b, "", 0);
+    *len = b.n;
+    return b.p;
+}
+
 void tc_bytes_append(tc_bytes_t *b, const void *data, size_t n)
 {
     if (b->n + n + 1 > b->cap) {

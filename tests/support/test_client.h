@@ -25,6 +25,9 @@ void *tc_xrealloc(void *p, size_t n);
 char *tc_xstrdup(const char *s);
 /* printf into a fresh heap string (free with free()). */
 char *tc_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The whole file dir/name (a fixture), NUL-terminated, its length in *len
+ * (free with free()); NULL when it cannot be opened. */
+char *tc_read_file(const char *dir, const char *name, size_t *len);
 
 /* A growable NUL-terminated byte string. */
 typedef struct tc_bytes {

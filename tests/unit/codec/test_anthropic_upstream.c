@@ -22,6 +22,7 @@
 #include "codec/anthropic_upstream.h"
 #include "http/sse.h"
 #include "oom_alloc.h"
+#include "test_client.h"
 
 static const char *fixdir = "tests/fixtures/anthropic";
 
@@ -31,20 +32,9 @@ static const char *fixdir = "tests/fixtures/anthropic";
 
 static char *read_fixture(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", fixdir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open fixture %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
+    char *p = tc_read_file(fixdir, name, len);
+    if (p == NULL)
+        fail_msg("cannot open fixture %s/%s", fixdir, name);
     return p;
 }
 

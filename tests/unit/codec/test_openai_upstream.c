@@ -26,6 +26,7 @@
 #include "codec/openai_upstream.h"
 #include "http/sse.h"
 #include "oom_alloc.h"
+#include "test_client.h"
 
 #ifndef PG_FIXTURE_DIR
 #error "PG_FIXTURE_DIR must name tests/fixtures/openai"
@@ -35,20 +36,9 @@
 
 static char *read_fixture(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", PG_FIXTURE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open fixture %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
+    char *p = tc_read_file(PG_FIXTURE_DIR, name, len);
+    if (p == NULL)
+        fail_msg("cannot open fixture %s/%s", PG_FIXTURE_DIR, name);
     return p;
 }
 

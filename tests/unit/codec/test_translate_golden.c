@@ -67,6 +67,7 @@
 #include "codec/openai_chat.h"
 #include "codec/openai_upstream.h"
 #include "http/sse.h"
+#include "test_client.h"
 
 #define GOLDEN_OAI_ID "chatcmpl-golden"
 #define GOLDEN_ANT_ID "msg_golden"
@@ -85,32 +86,6 @@ struct golden_case {
 };
 
 /* ---- files ------------------------------------------------------------------ */
-
-/* The whole file, NUL-terminated (free()), or NULL when it does not exist. */
-static char *slurp(const struct golden_case *c, const char *file, size_t *n)
-{
-    char path[sizeof(c->dir) + 64];
-    snprintf(path, sizeof(path), "%s/%s", c->dir, file);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *p = malloc(cap);
-    assert_non_null(p);
-    size_t got;
-    while ((got = fread(p + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) {
-            cap *= 2;
-            p = realloc(p, cap);
-            assert_non_null(p);
-        }
-    }
-    fclose(f);
-    p[len] = '\0';
-    *n = len;
-    return p;
-}
 
 static void spill(const struct golden_case *c, const char *file, pg_str_t s)
 {
@@ -149,7 +124,7 @@ static void check_json(const struct golden_case *c, const char *file,
         return;
     }
     size_t n = 0;
-    char *want_txt = slurp(c, file, &n);
+    char *want_txt = tc_read_file(c->dir, file, &n);
     if (want_txt == NULL)
         fail_msg("%s: %s is missing", c->name, file);
     cJSON *want = pg_json_parse((pg_str_t){want_txt, n}, NULL);
@@ -235,7 +210,7 @@ static void check_sse(const struct golden_case *c, const char *file,
         return;
     }
     size_t n = 0;
-    char *want_txt = slurp(c, file, &n);
+    char *want_txt = tc_read_file(c->dir, file, &n);
     if (want_txt == NULL)
         fail_msg("%s: %s is missing", c->name, file);
     struct sse_list want = {0}, got = {0};
@@ -269,7 +244,7 @@ static void run_request(const struct golden_case *c, pg_arena_t *a,
                         pg_request_t *q)
 {
     size_t n = 0;
-    char *txt = slurp(c, "client_request.json", &n);
+    char *txt = tc_read_file(c->dir, "client_request.json", &n);
     if (txt == NULL)
         fail_msg("%s: client_request.json is missing", c->name);
     cJSON *root = pg_json_parse_arena(a, (pg_str_t){txt, n}, NULL);
@@ -325,7 +300,7 @@ static void run_whole(const struct golden_case *c, pg_arena_t *a,
                       const pg_request_t *q)
 {
     size_t n = 0;
-    char *body = slurp(c, "upstream_response.json", &n);
+    char *body = tc_read_file(c->dir, "upstream_response.json", &n);
     if (body == NULL)
         return;
     pg_canon_response_t acc;
@@ -590,7 +565,7 @@ static uint64_t next_rand(uint64_t *x)
 static void run_stream(const struct golden_case *c, const pg_request_t *q)
 {
     size_t n = 0;
-    char *up = slurp(c, "upstream_stream.sse", &n);
+    char *up = tc_read_file(c->dir, "upstream_stream.sse", &n);
     if (up == NULL)
         return;
     pg_str_t bytes = {up, n};
