@@ -10,24 +10,7 @@
 #include "base/arena.h"
 #include "base/str.h"
 #include "canon/response.h"
-
-static pg_arena_t arena;
-
-static int setup(void **state)
-{
-    (void)state;
-    pg_arena_init(&arena, 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pg_arena_destroy(&arena);
-    return 0;
-}
-
-#define assert_str(s, lit) assert_true(pg_str_eqc((s), (lit)))
+#include "unit_fixture.h"
 
 static void test_accumulate(void **state)
 {
@@ -56,7 +39,7 @@ static void test_accumulate(void **state)
          .stop_sequence = PG_STR("END")},
     };
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         assert_int_equal(pg_canon_response_add(&r, &evs[i]), PG_OK);
         /* Event slices are borrowed: the response keeps copies. */
@@ -86,7 +69,7 @@ static void test_error_event(void **state)
 {
     (void)state;
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     pg_event_t start = {.kind = PG_EV_MESSAGE_START};
     pg_event_t err = {.kind = PG_EV_ERROR, .status = 503,
                       .error_type = PG_STR("overloaded_error"),
@@ -106,7 +89,7 @@ static void test_error_event(void **state)
 static void expect_bad(const pg_event_t *evs, size_t n)
 {
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     for (size_t i = 0; i + 1 < n; i++)
         assert_int_equal(pg_canon_response_add(&r, &evs[i]), PG_OK);
     assert_int_equal(pg_canon_response_add(&r, &evs[n - 1]), PG_EPARSE);
@@ -147,7 +130,7 @@ static void test_bad_orders(void **state)
     expect_bad(i, 2);
 
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     assert_int_equal(pg_canon_response_add(&r, &start), PG_OK);
     assert_int_equal(pg_canon_response_finish(&r), PG_EPARSE);
 }
@@ -159,8 +142,8 @@ static void test_grow(void **state)
     size_t n = 0, cap = 0;
     for (int i = 0; i < 100; i++) {
         void *p = v;
-        assert_int_equal(pg_canon_grow(&arena, &p, n, &cap, sizeof(int)),
-                         PG_OK);
+        assert_int_equal(
+            pg_canon_grow(&unit_arena, &p, n, &cap, sizeof(int)), PG_OK);
         v = p;
         v[n++] = i;
     }
@@ -172,10 +155,14 @@ static void test_grow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_accumulate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_error_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_orders, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accumulate, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_error_event, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_orders, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_grow, unit_arena_setup,
+                                        unit_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,16 +22,9 @@
 #include "codec/anthropic_upstream.h"
 #include "oom_alloc.h"
 #include "test_client.h"
+#include "unit_fixture.h"
 
 static const char *fixdir = "tests/fixtures/anthropic_client";
-
-#define assert_str(s, lit)                                                   \
-    do {                                                                     \
-        pg_str_t s_ = (s);                                                   \
-        if (!pg_str_eqc(s_, (lit)))                                          \
-            fail_msg("got \"%.*s\", want \"%s\"", (int)s_.n,                 \
-                     s_.p ? s_.p : "", (lit));                               \
-    } while (0)
 
 static char *read_fixture(const char *name, size_t *len)
 {

@@ -23,10 +23,9 @@
 #include "http/sse.h"
 #include "oom_alloc.h"
 #include "test_client.h"
+#include "unit_fixture.h"
 
 static const char *fixdir = "tests/fixtures/anthropic";
-
-#define assert_str(s, lit) assert_true(pg_str_eqc((s), (lit)))
 
 /* ---- fixture files --------------------------------------------------------- */
 

@@ -11,33 +11,16 @@
 #include "base/json.h"
 #include "base/str.h"
 #include "codec/openai_chat.h"
-
-static pg_arena_t arena;
-
-static int setup(void **state)
-{
-    (void)state;
-    pg_arena_init(&arena, 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pg_arena_destroy(&arena);
-    return 0;
-}
+#include "unit_fixture.h"
 
 static int decode(const char *json, pg_request_t *q, pg_openai_decode_err_t *e)
 {
     cJSON *root = pg_json_parse(pg_str_c(json), NULL);
     assert_non_null(root);
-    int rc = pg_openai_chat_decode(&arena, root, q, e);
+    int rc = pg_openai_chat_decode(&unit_arena, root, q, e);
     cJSON_Delete(root);
     return rc;
 }
-
-#define assert_str(s, lit) assert_true(pg_str_eqc((s), (lit)))
 
 static void expect_err(const char *json, const char *param, const char *code)
 {
@@ -305,7 +288,7 @@ static void test_encode_text(void **state)
         {.kind = PG_EV_MESSAGE_STOP, .stop_reason = PG_STOP_MAX_TOKENS},
     };
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     feed_all(&r, evs, sizeof(evs) / sizeof(evs[0]));
     pg_buf_t b;
     pg_buf_init(&b, 1 << 20);
@@ -358,7 +341,7 @@ static void test_encode_tools(void **state)
         {.kind = PG_EV_MESSAGE_STOP, .stop_reason = PG_STOP_TOOL_USE},
     };
     pg_canon_response_t r;
-    pg_canon_response_init(&r, &arena);
+    pg_canon_response_init(&r, &unit_arena);
     feed_all(&r, evs, sizeof(evs) / sizeof(evs[0]));
     pg_buf_t b;
     pg_buf_init(&b, 1 << 20);
@@ -434,7 +417,7 @@ static void run_stream(const pg_event_t *evs, size_t n, bool usage,
                        struct chunks *cs, pg_openai_stream_state_t want)
 {
     pg_openai_stream_enc_t e;
-    pg_openai_stream_enc_init(&e, &arena, PG_STR("chatcmpl-s"), 99,
+    pg_openai_stream_enc_init(&e, &unit_arena, PG_STR("chatcmpl-s"), 99,
                               PG_STR("m"), usage, 1 << 20);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(pg_openai_stream_enc_feed(&e, &evs[i], on_chunk, cs),
@@ -610,8 +593,8 @@ static void test_stream_bad_order(void **state)
     pg_event_t stop = {.kind = PG_EV_MESSAGE_STOP};
     pg_event_t b0 = {.kind = PG_EV_BLOCK_START, .block = PG_PART_TEXT};
     pg_event_t s0 = {.kind = PG_EV_BLOCK_STOP};
-    pg_openai_stream_enc_init(&e, &arena, PG_STR("i"), 1, PG_STR("m"), false,
-                              4096);
+    pg_openai_stream_enc_init(&e, &unit_arena, PG_STR("i"), 1, PG_STR("m"),
+                              false, 4096);
     assert_int_equal(pg_openai_stream_enc_feed(&e, &delta, on_chunk, &cs),
                      PG_EPARSE);
     assert_int_equal(pg_openai_stream_enc_feed(&e, &start, on_chunk, &cs),
@@ -636,17 +619,26 @@ static void test_stream_bad_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_decode_basic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decode_minimal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decode_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_encode_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_encode_tools, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_error_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_tools, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_bad_order, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_decode_basic, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_decode_minimal, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_decode_errors, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_encode_text, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_encode_tools, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_error_json, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_text, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_tools, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_error, unit_arena_setup,
+                                        unit_arena_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_bad_order, unit_arena_setup,
+                                        unit_arena_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
