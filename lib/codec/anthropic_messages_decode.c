@@ -210,8 +210,8 @@ static int decode_block(pg_dec_t *d, const cJSON *blk, const char *path,
 {
     char field[PG_DEC_PATH_MAX];
     int rc;
-    if (!cJSON_IsObject(blk))
-        return fail_type(d, path, "a valid dictionary");
+    if ((rc = pg_dec_expect(d, blk, path, PG_DEC_OBJECT)))
+        return rc;
     const cJSON *type;
     pg_dec_pathf(field, "%s.type", path);
     if ((rc = pg_dec_field(d, blk, "type", field, PG_DEC_STRING, &type)))
@@ -283,8 +283,8 @@ static int decode_message(pg_dec_t *d, const cJSON *m, size_t i,
     pg_dec_parts_t ps = {0};
     int rc, allow;
     pg_dec_pathf(path, "messages[%zu]", i);
-    if (!cJSON_IsObject(m))
-        return fail_type(d, path, "a valid dictionary");
+    if ((rc = pg_dec_expect(d, m, path, PG_DEC_OBJECT)))
+        return rc;
     const cJSON *role, *content;
     pg_dec_pathf(field, "%s.role", path);
     if ((rc = pg_dec_field(d, m, "role", field, PG_DEC_STRING, &role)))
@@ -314,10 +314,11 @@ static int decode_message(pg_dec_t *d, const cJSON *m, size_t i,
 static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
 {
     const cJSON *msgs = pg_dec_member(root, "messages");
+    int rc;
     if (msgs == NULL)
         return fail_missing(d, "messages");
-    if (!cJSON_IsArray(msgs))
-        return fail_type(d, "messages", "a valid list");
+    if ((rc = pg_dec_expect(d, msgs, "messages", PG_DEC_ARRAY)))
+        return rc;
     size_t n = (size_t)cJSON_GetArraySize(msgs);
     pg_message_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
     if (out == NULL)
@@ -326,8 +327,7 @@ static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
     {
-        int rc = decode_message(d, m, i, &out[i]);
-        if (rc)
+        if ((rc = decode_message(d, m, i, &out[i])))
             return rc;
         i++;
     }
@@ -353,8 +353,8 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
 {
     char path[PG_DEC_PATH_MAX], field[PG_DEC_PATH_MAX];
     int rc;
-    if (!cJSON_IsArray(tools))
-        return fail_type(d, "tools", "a valid list");
+    if ((rc = pg_dec_expect(d, tools, "tools", PG_DEC_ARRAY)))
+        return rc;
     size_t n = (size_t)cJSON_GetArraySize(tools);
     pg_tool_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
     if (out == NULL)
@@ -365,15 +365,15 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
     {
         pg_tool_t *o = &out[i];
         pg_dec_pathf(path, "tools[%zu]", i++);
-        if (!cJSON_IsObject(t))
-            return fail_type(d, path, "a valid dictionary");
+        if ((rc = pg_dec_expect(d, t, path, PG_DEC_OBJECT)))
+            return rc;
         /* Server tools (web_search_..., bash_..., text_editor_...) run
          * on Anthropic's side; a custom tool has no type or "custom". */
         const cJSON *type = pg_dec_member(t, "type");
         if (type != NULL) {
             pg_dec_pathf(field, "%s.type", path);
-            if (!cJSON_IsString(type))
-                return fail_type(d, field, "a valid string");
+            if ((rc = pg_dec_expect(d, type, field, PG_DEC_STRING)))
+                return rc;
             if (!pg_str_eqc(pg_json_str(type), "custom"))
                 return fail_rc(d, PG_EUNSUPPORTED, field,
                                "server tools are not supported by this "
@@ -402,8 +402,8 @@ static int decode_tool_choice(pg_dec_t *d, const cJSON *tc, pg_request_t *q)
 {
     const cJSON *type;
     int rc;
-    if (!cJSON_IsObject(tc))
-        return fail_type(d, "tool_choice", "a valid dictionary");
+    if ((rc = pg_dec_expect(d, tc, "tool_choice", PG_DEC_OBJECT)))
+        return rc;
     if ((rc = pg_dec_field(d, tc, "type", "tool_choice.type", PG_DEC_STRING,
                            &type)))
         return rc;
@@ -439,8 +439,9 @@ static int decode_tool_choice(pg_dec_t *d, const cJSON *tc, pg_request_t *q)
 
 static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 {
-    if (!cJSON_IsArray(it))
-        return fail_type(d, "stop_sequences", "a valid list");
+    int rc;
+    if ((rc = pg_dec_expect(d, it, "stop_sequences", PG_DEC_ARRAY)))
+        return rc;
     size_t n = (size_t)cJSON_GetArraySize(it);
     pg_str_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
     if (out == NULL)
@@ -451,8 +452,7 @@ static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
     {
         char field[PG_DEC_PATH_MAX];
         pg_dec_pathf(field, "stop_sequences[%zu]", i);
-        int rc = pg_dec_string(d, s, field, &out[i++]);
-        if (rc)
+        if ((rc = pg_dec_string(d, s, field, &out[i++])))
             return rc;
     }
     q->stop = out;
@@ -462,8 +462,9 @@ static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 
 static int decode_metadata(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 {
-    if (!cJSON_IsObject(it))
-        return fail_type(d, "metadata", "a valid dictionary");
+    int rc = pg_dec_expect(d, it, "metadata", PG_DEC_OBJECT);
+    if (rc)
+        return rc;
     const cJSON *uid = pg_dec_member(it, "user_id");
     if (uid == NULL)
         return PG_OK;
@@ -478,8 +479,8 @@ static int decode_thinking(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 {
     const cJSON *type;
     int rc;
-    if (!cJSON_IsObject(it))
-        return fail_type(d, "thinking", "a valid dictionary");
+    if ((rc = pg_dec_expect(d, it, "thinking", PG_DEC_OBJECT)))
+        return rc;
     if ((rc = pg_dec_field(d, it, "type", "thinking.type", PG_DEC_STRING,
                            &type)))
         return rc;

@@ -132,6 +132,12 @@ static int wrong_type(pg_dec_t *d, const char *path, pg_dec_kind_t kind,
     return d->dialect->type(d, path, d->dialect->expected[kind], got);
 }
 
+int pg_dec_expect(pg_dec_t *d, const cJSON *it, const char *path,
+                  pg_dec_kind_t kind)
+{
+    return pg_dec_is(it, kind) ? PG_OK : wrong_type(d, path, kind, it);
+}
+
 int pg_dec_field(pg_dec_t *d, const cJSON *obj, const char *key,
                  const char *path, pg_dec_kind_t kind, const cJSON **out)
 {

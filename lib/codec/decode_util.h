@@ -99,6 +99,11 @@ int pg_dec_unmapped(pg_arena_t *a, const cJSON *root,
 /* True when it is a value of kind (an integer is any number here). */
 bool pg_dec_is(const cJSON *it, pg_dec_kind_t kind);
 
+/* PG_OK when it (at path) is a value of kind, else the dialect's
+ * wrong-type refusal. */
+int pg_dec_expect(pg_dec_t *d, const cJSON *it, const char *path,
+                  pg_dec_kind_t kind);
+
 /* The required member key of obj, whose path is path, as *out: refused
  * when missing or not of kind. */
 int pg_dec_field(pg_dec_t *d, const cJSON *obj, const char *key,

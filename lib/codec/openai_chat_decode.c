@@ -105,6 +105,7 @@ static int decode_image(pg_dec_t *d, const cJSON *part, const char *path,
                         pg_part_t *p)
 {
     char param[PG_DEC_PATH_MAX];
+    int rc;
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(part, "image_url");
     const cJSON *url = img;
     pg_dec_pathf(param, "%s.image_url", path);
@@ -116,8 +117,8 @@ static int decode_image(pg_dec_t *d, const cJSON *part, const char *path,
         if (url == NULL)
             return fail_missing(d, param);
     }
-    if (!cJSON_IsString(url))
-        return fail_type(d, param, "a string", url);
+    if ((rc = pg_dec_expect(d, url, param, PG_DEC_STRING)))
+        return rc;
     pg_str_t u = pg_json_str(url);
     p->kind = PG_PART_IMAGE;
     if (pg_str_starts_with(u, PG_STR("data:"))) {
@@ -172,8 +173,8 @@ static int decode_content(pg_dec_t *d, const cJSON *content,
     {
         char ppath[PG_DEC_PATH_MAX];
         pg_dec_pathf(ppath, "%s[%zu]", path, j++);
-        if (!cJSON_IsObject(it))
-            return fail_type(d, ppath, "an object", it);
+        if ((rc = pg_dec_expect(d, it, ppath, PG_DEC_OBJECT)))
+            return rc;
         const cJSON *type;
         pg_dec_pathf(param, "%s.type", ppath);
         if ((rc = pg_dec_field(d, it, "type", param, PG_DEC_STRING, &type)))
@@ -211,8 +212,8 @@ static int decode_tool_calls(pg_dec_t *d, const cJSON *tcs,
 {
     char param[PG_DEC_PATH_MAX];
     int rc;
-    if (!cJSON_IsArray(tcs))
-        return fail_type(d, path, "an array", tcs);
+    if ((rc = pg_dec_expect(d, tcs, path, PG_DEC_ARRAY)))
+        return rc;
     size_t j = 0;
     const cJSON *tc;
     cJSON_ArrayForEach(tc, tcs)
@@ -220,8 +221,8 @@ static int decode_tool_calls(pg_dec_t *d, const cJSON *tcs,
         char tpath[PG_DEC_PATH_MAX];
         pg_part_t *p;
         pg_dec_pathf(tpath, "%s[%zu]", path, j++);
-        if (!cJSON_IsObject(tc))
-            return fail_type(d, tpath, "an object", tc);
+        if ((rc = pg_dec_expect(d, tc, tpath, PG_DEC_OBJECT)))
+            return rc;
         if ((rc = pg_dec_parts_push(d->a, ps, &p)))
             return rc;
         p->kind = PG_PART_TOOL_CALL;
@@ -246,8 +247,8 @@ static int decode_message(pg_dec_t *d, const cJSON *m, size_t i,
     pg_dec_parts_t ps = {0};
     int rc;
     pg_dec_pathf(path, "messages[%zu]", i);
-    if (!cJSON_IsObject(m))
-        return fail_type(d, path, "an object", m);
+    if ((rc = pg_dec_expect(d, m, path, PG_DEC_OBJECT)))
+        return rc;
     const cJSON *role;
     pg_dec_pathf(param, "%s.role", path);
     if ((rc = pg_dec_field(d, m, "role", param, PG_DEC_STRING, &role)))
@@ -332,10 +333,11 @@ static int decode_message(pg_dec_t *d, const cJSON *m, size_t i,
 static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
 {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    int rc;
     if (msgs == NULL || cJSON_IsNull(msgs))
         return fail_missing(d, "messages");
-    if (!cJSON_IsArray(msgs))
-        return fail_type(d, "messages", "an array", msgs);
+    if ((rc = pg_dec_expect(d, msgs, "messages", PG_DEC_ARRAY)))
+        return rc;
     size_t n = (size_t)cJSON_GetArraySize(msgs);
     if (n == 0)
         return fail(d, "empty_array", "messages",
@@ -349,8 +351,7 @@ static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
     {
-        int rc = decode_message(d, m, i++, &out[k], &system);
-        if (rc != PG_OK)
+        if ((rc = decode_message(d, m, i++, &out[k], &system)))
             return rc;
         if (out[k].role != PG_ROLE_SYSTEM)
             k++;
@@ -370,8 +371,8 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
 {
     char path[PG_DEC_PATH_MAX], param[PG_DEC_PATH_MAX];
     int rc;
-    if (!cJSON_IsArray(tools))
-        return fail_type(d, "tools", "an array", tools);
+    if ((rc = pg_dec_expect(d, tools, "tools", PG_DEC_ARRAY)))
+        return rc;
     size_t n = (size_t)cJSON_GetArraySize(tools);
     pg_tool_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
     if (out == NULL)
@@ -382,8 +383,8 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
     {
         pg_tool_t *o = &out[i];
         pg_dec_pathf(path, "tools[%zu]", i++);
-        if (!cJSON_IsObject(t))
-            return fail_type(d, path, "an object", t);
+        if ((rc = pg_dec_expect(d, t, path, PG_DEC_OBJECT)))
+            return rc;
         const cJSON *type, *fn;
         pg_dec_pathf(param, "%s.type", path);
         if ((rc = pg_dec_field(d, t, "type", param, PG_DEC_STRING, &type)))
@@ -404,8 +405,8 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
         const cJSON *params = pg_dec_member(fn, "parameters");
         if (params != NULL) {
             pg_dec_pathf(param, "%s.function.parameters", path);
-            if (!cJSON_IsObject(params))
-                return fail_type(d, param, "an object", params);
+            if ((rc = pg_dec_expect(d, params, param, PG_DEC_OBJECT)))
+                return rc;
             if ((rc = pg_dec_print_json(d->a, params, &o->parameters)))
                 return rc;
         }
@@ -490,12 +491,11 @@ static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 static int decode_response_format(pg_dec_t *d, const cJSON *it,
                                   pg_request_t *q)
 {
-    if (!cJSON_IsObject(it))
-        return fail_type(d, "response_format", "an object", it);
     const cJSON *type;
-    int rc = pg_dec_field(d, it, "type", "response_format.type",
-                          PG_DEC_STRING, &type);
-    if (rc)
+    int rc;
+    if ((rc = pg_dec_expect(d, it, "response_format", PG_DEC_OBJECT)) ||
+        (rc = pg_dec_field(d, it, "type", "response_format.type",
+                           PG_DEC_STRING, &type)))
         return rc;
     pg_str_t t = pg_json_str(type);
     if (pg_str_eqc(t, "text")) {
@@ -604,8 +604,8 @@ static int decode_options(pg_dec_t *d, const cJSON *root, pg_request_t *q)
         (rc = pg_dec_bool(d, it, "stream", &q->stream)))
         return rc;
     if ((it = pg_dec_member(root, "stream_options"))) {
-        if (!cJSON_IsObject(it))
-            return fail_type(d, "stream_options", "an object", it);
+        if ((rc = pg_dec_expect(d, it, "stream_options", PG_DEC_OBJECT)))
+            return rc;
         if (!q->stream)
             return fail(d, "invalid_value", "stream_options",
                         "The 'stream_options' parameter is only allowed "

@@ -214,6 +214,26 @@ static void test_field_and_null(void **state)
     assert_true(cJSON_IsNull(f->seen.got));
 }
 
+static void test_expect(void **state)
+{
+    struct fx *f = *state;
+    cJSON *o = parse(f, "{\"a\":[],\"o\":{},\"n\":1.5}");
+    assert_int_equal(pg_dec_expect(&f->d, pg_dec_member(o, "a"), "a",
+                                   PG_DEC_ARRAY),
+                     PG_OK);
+    assert_int_equal(pg_dec_expect(&f->d, pg_dec_member(o, "n"), "n",
+                                   PG_DEC_NUMBER),
+                     PG_OK);
+    f->seen.hook = NULL;
+    assert_int_equal(pg_dec_expect(&f->d, pg_dec_member(o, "o"), "x.o",
+                                   PG_DEC_ARRAY),
+                     PG_EPARSE);
+    assert_string_equal(f->seen.hook, "type");
+    assert_string_equal(f->seen.path, "x.o");
+    assert_string_equal(f->seen.expected, "A");
+    assert_true(cJSON_IsObject(f->seen.got));
+}
+
 static void test_req_string(void **state)
 {
     struct fx *f = *state;
@@ -327,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parts_push, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_and_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_req_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int_and_bool, setup, teardown),
