@@ -18,25 +18,17 @@
 #include <curl/curl.h>
 
 #include "fake_upstream.h"
+#include "gw_fixture.h"
 #include "polyglot/polyglot.h"
 #include "test_client.h"
 
 #define CHAT "/openai/v1/chat/completions"
 #define MESSAGES "/anthropic/v1/messages"
 
-typedef struct fx {
-    pg_gateway_t *gw;
-    tc_log_t log;
-    int port;
-} fx_t;
-
 /* A gateway with one app at /openai whose default provider is "up" (and
  * whatever extra providers/routing the test adds). */
-static fx_t *gw_start(const char *providers_yaml, const char *routing_yaml)
+static gwf_t *gw_start(const char *providers_yaml, const char *routing_yaml)
 {
-    fx_t *f = tc_xmalloc(sizeof(*f));
-    memset(f, 0, sizeof(*f));
-    tc_log_init(&f->log);
     char *yaml = tc_xasprintf(
         "server: {host: 127.0.0.1, port: 0, workers: 1, sse_keepalive: 100ms}\n"
         "providers:\n%s"
@@ -45,118 +37,19 @@ static fx_t *gw_start(const char *providers_yaml, const char *routing_yaml)
         "       {name: ant, frontdoor: anthropic, path: /anthropic}]\n"
         "logging: {level: info}\n",
         providers_yaml, routing_yaml);
-    f->gw = pg_gateway_new();
-    assert_non_null(f->gw);
-    assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)), PG_OK);
-    assert_int_equal(pg_gateway_set_log_sink(f->gw, tc_log_sink, &f->log), PG_OK);
-    int rc = pg_gateway_start(f->gw);
-    if (rc != PG_OK)
-        fail_msg("start: %s\n%s", pg_gateway_last_error(f->gw), yaml);
+    gwf_t *f = gwf_start_yaml(yaml);
     free(yaml);
-    f->port = pg_gateway_port(f->gw);
     return f;
 }
 
-static void gw_stop(fx_t *f)
+static void post(gwf_t *f, const char *body, tc_response_t *r)
 {
-    assert_int_equal(pg_gateway_shutdown(f->gw, 10000), PG_OK);
-    pg_gateway_free(f->gw);
-    tc_log_destroy(&f->log);
-    free(f);
-}
-
-/* providers[] YAML for one provider named name on fake fu. */
-static char *provider_yaml(const char *name, const char *type, fu_t *fu,
-                           const char *extra)
-{
-    char *base = fu_url(fu, strcmp(type, "anthropic") == 0 ? "" : "/v1");
-    char *y = tc_xasprintf("  - {name: %s, type: %s, api_key: sk-test-%s, "
-                           "base_url: \"%s\"%s%s}\n",
-                           name, type, name, base, extra ? ", " : "",
-                           extra ? extra : "");
-    free(base);
-    return y;
-}
-
-static void post(fx_t *f, const char *body, tc_response_t *r)
-{
-    char *url = tc_url(f->port, CHAT);
-    memset(r, 0, sizeof(*r));
-    tc_request("POST", url, body, NULL, r);
-    free(url);
-}
-
-/* The access log line is written when the request completes, which may be
- * just after the client has its answer: wait for it (bounded). */
-static bool log_has(fx_t *f, const char *needle)
-{
-    for (int i = 0; i < 500; i++) {
-        if (tc_log_contains(&f->log, needle))
-            return true;
-        usleep(10000);
-    }
-    return false;
-}
-
-static const char *body_of(const tc_response_t *r)
-{
-    return r->body.p ? r->body.p : "";
-}
-
-static cJSON *json_of(const tc_response_t *r)
-{
-    cJSON *j = cJSON_Parse(body_of(r));
-    if (j == NULL)
-        fail_msg("not JSON (HTTP %ld): %s", r->status, body_of(r));
-    return j;
-}
-
-static const char *message_content(cJSON *j)
-{
-    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
-    cJSON *m = cJSON_GetObjectItem(c, "message");
-    cJSON *t = cJSON_GetObjectItem(m, "content");
-    return cJSON_IsString(t) ? t->valuestring : "";
+    gwf_request(f, "POST", CHAT, body, NULL, r);
 }
 
 static const char *error_message(cJSON *j)
 {
-    cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message");
-    return cJSON_IsString(m) ? m->valuestring : "";
-}
-
-/* Concatenated delta contents of an SSE body; sets *done when the last
- * payload is [DONE] and *error when a payload is an error object. */
-static char *stream_text(const tc_response_t *r, bool *done, bool *error)
-{
-    tc_sse_t s;
-    tc_sse_parse(body_of(r), r->body.n, &s);
-    size_t cap = r->body.n + 1, n = 0;
-    char *out = tc_xmalloc(cap);
-    *done = false;
-    *error = false;
-    for (size_t i = 0; i < s.n; i++) {
-        if (strcmp(s.data[i], "[DONE]") == 0) {
-            *done = i + 1 == s.n;
-            continue;
-        }
-        cJSON *j = cJSON_Parse(s.data[i]);
-        if (j == NULL)
-            fail_msg("chunk is not JSON: %s", s.data[i]);
-        if (cJSON_GetObjectItem(j, "error") != NULL)
-            *error = true;
-        cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
-        cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "delta"), "content");
-        if (cJSON_IsString(t)) {
-            size_t k = strlen(t->valuestring);
-            memcpy(out + n, t->valuestring, k);
-            n += k;
-        }
-        cJSON_Delete(j);
-    }
-    out[n] = '\0';
-    tc_sse_free(&s);
-    return out;
+    return gwf_jstr(cJSON_GetObjectItem(j, "error"), "message");
 }
 
 static const char simple_body[] =
@@ -173,13 +66,13 @@ static void test_openai_non_stream(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello from upstream"}));
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(message_content(j), "Hello from upstream");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_oai_content(j), "Hello from upstream");
     cJSON *usage = cJSON_GetObjectItem(j, "usage");
     assert_int_equal(cJSON_GetObjectItem(usage, "prompt_tokens")->valueint, 12);
     cJSON_Delete(j);
@@ -199,10 +92,10 @@ static void test_openai_non_stream(void **state)
     fu_request_free(rq);
 
     /* The access log names the provider and never the key. */
-    assert_true(log_has(f, "\"provider\":\"up\""));
+    assert_true(gwf_log_has(f, "\"provider\":\"up\""));
     assert_false(tc_log_contains(&f->log, "sk-test-up"));
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -216,11 +109,11 @@ static void test_http1_client_choice(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello"}));
-    char *a = provider_yaml("nat", "openai-compatible", fu, NULL);
-    char *b = provider_yaml("cur", "openai-compatible", fu,
+    char *a = gwf_provider_yaml("nat", "openai-compatible", fu, NULL);
+    char *b = gwf_provider_yaml("cur", "openai-compatible", fu,
                             "http1_client: curl");
     char *p = tc_xasprintf("%s%s", a, b);
-    fx_t *f = gw_start(p, "  rules: [{model_prefix: curl-, provider: cur}]\n"
+    gwf_t *f = gw_start(p, "  rules: [{model_prefix: curl-, provider: cur}]\n"
                           "  default_provider: nat\n");
     static const char *bodies[] = {
         simple_body,
@@ -240,12 +133,12 @@ static void test_http1_client_choice(void **state)
         post(f, bodies[i], &r);
         assert_int_equal(r.status, 200);
         if (i < 2) {
-            cJSON *j = json_of(&r);
-            assert_string_equal(message_content(j), "Hello");
+            cJSON *j = gwf_json(&r);
+            assert_string_equal(gwf_oai_content(j), "Hello");
             cJSON_Delete(j);
         } else {
             bool done = false, error = false;
-            char *text = stream_text(&r, &done, &error);
+            char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
             assert_true(done);
             assert_false(error);
             assert_string_equal(text, "Hi there");
@@ -261,7 +154,7 @@ static void test_http1_client_choice(void **state)
         fu_request_free(rq);
         tc_response_free(&r);
     }
-    gw_stop(f);
+    gwf_stop(f);
     free(a);
     free(b);
     free(p);
@@ -275,19 +168,19 @@ static void test_openai_stream_relay(void **state)
     fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
                     .text = "one two three four five", .nparts = 5,
                     .delay_ms = 5, .usage_chunk = true}));
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, stream_body, &r);
     assert_int_equal(r.status, 200);
     bool done, error;
-    char *text = stream_text(&r, &done, &error);
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
     assert_string_equal(text, "one two three four five");
     assert_true(done);
     assert_false(error);
     /* The client did not ask for usage: the usage chunk the gateway asked
      * upstream for (to log it) is not forwarded. */
-    assert_null(strstr(body_of(&r), "\"choices\":[]"));
+    assert_null(strstr(gwf_body(&r), "\"choices\":[]"));
     fu_request_t *rq = fu_request(fu, 0);
     cJSON *sent = cJSON_Parse(rq->body);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sent, "stream")));
@@ -295,14 +188,11 @@ static void test_openai_stream_relay(void **state)
         cJSON_GetObjectItem(sent, "stream_options"), "include_usage")));
     cJSON_Delete(sent);
     fu_request_free(rq);
-    if (!log_has(f, "\"output_tokens\":7")) {
-        for (size_t i = 0; i < f->log.n; i++)
-            fprintf(stderr, "log: %s\n", f->log.lines[i]);
+    if (!gwf_log_has(f, "\"output_tokens\":7"))
         fail_msg("usage of the stream not logged");
-    }
     free(text);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -312,8 +202,8 @@ static void test_passthrough_body_byte_identical(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "ok"}));
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
                           "model: gpt-4o-mini}]\n"
                           "  default_provider: up\n");
     /* Odd spacing, fields the gateway does not know, n > 1 and an escaped
@@ -335,9 +225,9 @@ static void test_passthrough_body_byte_identical(void **state)
     assert_string_equal(rq->body, want);
     fu_request_free(rq);
     /* The answer is the upstream's body as it sent it. */
-    assert_non_null(strstr(body_of(&r), "chatcmpl-fake1"));
+    assert_non_null(strstr(gwf_body(&r), "chatcmpl-fake1"));
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -382,8 +272,8 @@ static void test_passthrough_stream_usage_off(void **state)
     };
 #undef MSGS
     fu_t *fu = fu_start();
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
                           "model: gpt-4o-mini}]\n"
                           "  default_provider: up\n");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -394,15 +284,15 @@ static void test_passthrough_stream_usage_off(void **state)
         tc_response_t r;
         post(f, cases[i].client, &r);
         if (r.status != 200)
-            fail_msg("case %zu: HTTP %ld: %s", i, r.status, body_of(&r));
+            fail_msg("case %zu: HTTP %ld: %s", i, r.status, gwf_body(&r));
         bool done, error;
-        char *text = stream_text(&r, &done, &error);
+        char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
         assert_string_equal(text, "one two three");
         assert_true(done);
         assert_false(error);
         free(text);
         /* The usage chunk (empty choices) stayed with the gateway. */
-        if (strstr(body_of(&r), "\"choices\":[]") != NULL)
+        if (strstr(gwf_body(&r), "\"choices\":[]") != NULL)
             fail_msg("case %zu: the client got the usage chunk", i);
         tc_response_free(&r);
         fu_request_t *rq = fu_request(fu, 0);
@@ -410,11 +300,11 @@ static void test_passthrough_stream_usage_off(void **state)
         assert_string_equal(rq->body, cases[i].upstream);
         fu_request_free(rq);
         char *tokens = tc_xasprintf("\"output_tokens\":%d", 31 + (int)i);
-        if (!log_has(f, tokens))
+        if (!gwf_log_has(f, tokens))
             fail_msg("case %zu: usage not logged", i);
         free(tokens);
     }
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -428,20 +318,20 @@ static void test_anthropic_provider(void **state)
     fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "Bonjour"}));
     fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){.text = "Bon jour a tous",
                                                      .nparts = 4}));
-    char *p = provider_yaml("claude", "anthropic", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: claude\n");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: claude\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(message_content(j), "Bonjour");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_oai_content(j), "Bonjour");
     cJSON_Delete(j);
     tc_response_free(&r);
 
     post(f, stream_body, &r);
     assert_int_equal(r.status, 200);
     bool done, error;
-    char *text = stream_text(&r, &done, &error);
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
     assert_string_equal(text, "Bon jour a tous");
     assert_true(done);
     free(text);
@@ -457,7 +347,7 @@ static void test_anthropic_provider(void **state)
     assert_int_equal(cJSON_GetObjectItem(sent, "max_tokens")->valueint, 4096);
     cJSON_Delete(sent);
     fu_request_free(rq);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -470,17 +360,17 @@ static void test_retry_then_success(void **state)
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_server_error());
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "after a retry"}));
-    char *p = provider_yaml("up", "openai", fu, "max_retries: 2");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, "max_retries: 2");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(message_content(j), "after a retry");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_oai_content(j), "after a retry");
     cJSON_Delete(j);
     assert_int_equal(fu_requests_count(fu), 2);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -490,8 +380,8 @@ static void test_429_retry_after_relayed(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_rate_limited(7));
-    char *p = provider_yaml("up", "openai", fu, "max_retries: 0");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, "max_retries: 0");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 429);
@@ -499,11 +389,11 @@ static void test_429_retry_after_relayed(void **state)
     assert_non_null(ra);
     assert_string_equal(ra, "7");
     free(ra);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     assert_true(strlen(error_message(j)) > 0);
     cJSON_Delete(j);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -513,19 +403,19 @@ static void test_529_becomes_503_with_retry_after(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, fu_anthropic_overloaded());
-    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
-    fx_t *f = gw_start(p, "  default_provider: claude\n");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    gwf_t *f = gw_start(p, "  default_provider: claude\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 503);
     char *ra = tc_response_header(&r, "retry-after");
     assert_non_null(ra);
     free(ra);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     assert_non_null(cJSON_GetObjectItem(j, "error"));
     cJSON_Delete(j);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -536,23 +426,23 @@ static void test_failover_to_second_provider(void **state)
     fu_t *bad = fu_start(), *good = fu_start();
     fu_push(bad, fu_openai_error(503, "server_error", NULL, "down", 0));
     fu_push(good, fu_openai_chat(&(fu_llm_opts_t){.text = "from the backup"}));
-    char *p1 = provider_yaml("primary", "openai", bad, "max_retries: 1");
-    char *p2 = provider_yaml("backup", "openai-compatible", good, NULL);
+    char *p1 = gwf_provider_yaml("primary", "openai", bad, "max_retries: 1");
+    char *p2 = gwf_provider_yaml("backup", "openai-compatible", good, NULL);
     char *providers = tc_xasprintf("%s%s", p1, p2);
-    fx_t *f = gw_start(providers, "  default_provider: primary\n"
+    gwf_t *f = gw_start(providers, "  default_provider: primary\n"
                                   "  failover: {primary: [backup]}\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(message_content(j), "from the backup");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_oai_content(j), "from the backup");
     cJSON_Delete(j);
     /* The primary was tried once and retried once before failing over. */
     assert_int_equal(fu_requests_count(bad), 2);
     assert_int_equal(fu_requests_count(good), 1);
-    assert_true(log_has(f, "\"provider\":\"backup\""));
+    assert_true(gwf_log_has(f, "\"provider\":\"backup\""));
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p1);
     free(p2);
     free(providers);
@@ -565,17 +455,17 @@ static void test_unreachable_upstream_502(void **state)
     (void)state;
     /* A port nothing listens on: bind one, remember it, close it. */
     fu_t *fu = fu_start();
-    char *p = provider_yaml("up", "openai-compatible", fu, "max_retries: 0");
+    char *p = gwf_provider_yaml("up", "openai-compatible", fu, "max_retries: 0");
     fu_stop(fu);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 502);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     assert_non_null(strstr(error_message(j), "could not be reached"));
     cJSON_Delete(j);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
 }
 
@@ -586,14 +476,14 @@ static void test_first_byte_timeout_504(void **state)
     fu_resp_t *slow = fu_openai_chat(&(fu_llm_opts_t){.text = "too late"});
     fu_resp_slow_head(slow, 3000);
     fu_push(fu, slow);
-    char *p = provider_yaml("up", "openai", fu,
+    char *p = gwf_provider_yaml("up", "openai", fu,
                             "max_retries: 0, timeouts: {first_byte: 200ms}");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 504);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -604,16 +494,16 @@ static void test_upstream_error_body_and_key_redaction(void **state)
     fu_t *fu = fu_start();
     fu_push(fu, fu_openai_error(401, "invalid_request_error", "invalid_api_key",
                                 "Incorrect API key provided: sk-test-up.", 0));
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 401);
-    assert_null(strstr(body_of(&r), "sk-test-up"));
-    assert_non_null(strstr(body_of(&r), "[redacted]"));
+    assert_null(strstr(gwf_body(&r), "sk-test-up"));
+    assert_non_null(strstr(gwf_body(&r), "[redacted]"));
     assert_false(tc_log_contains(&f->log, "sk-test-up"));
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -624,13 +514,13 @@ static void test_lying_upstreams_get_clean_errors(void **state)
     fu_t *fu = fu_start();
     fu_push(fu, fu_malformed_json());
     fu_push(fu, fu_openai_200_error());
-    char *p = provider_yaml("up", "openai", fu, "max_retries: 0");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, "max_retries: 0");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     for (int i = 0; i < 2; i++) {
         tc_response_t r;
         post(f, simple_body, &r);
         assert_int_equal(r.status, 502);
-        cJSON *j = json_of(&r);
+        cJSON *j = gwf_json(&r);
         assert_non_null(cJSON_GetObjectItem(j, "error"));
         cJSON_Delete(j);
         tc_response_free(&r);
@@ -642,7 +532,7 @@ static void test_lying_upstreams_get_clean_errors(void **state)
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -662,13 +552,13 @@ static void test_drop_mid_stream_ends_with_error_event(void **state)
         "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
     fu_resp_drop(s);
     fu_push(fu, s);
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, stream_body, &r);
     assert_int_equal(r.status, 200);
     bool done, error;
-    char *text = stream_text(&r, &done, &error);
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
     assert_string_equal(text, "partial");
     assert_false(done);
     assert_true(error);
@@ -676,7 +566,7 @@ static void test_drop_mid_stream_ends_with_error_event(void **state)
     assert_int_equal(fu_requests_count(fu), 1);
     free(text);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -696,20 +586,20 @@ static void test_idle_timeout_and_keepalive_pings(void **state)
     fu_push(fu, s);
     /* Silent upstream: pings every 100 ms (server.sse_keepalive), then the
      * idle timeout ends the stream with an error. */
-    char *p = provider_yaml("up", "openai", fu, "timeouts: {idle: 700ms}");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, "timeouts: {idle: 700ms}");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, stream_body, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(body_of(&r), ": ping\n\n"));
+    assert_non_null(strstr(gwf_body(&r), ": ping\n\n"));
     bool done, error;
-    char *text = stream_text(&r, &done, &error);
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
     assert_string_equal(text, "thinking...");
     assert_false(done);
     assert_true(error);
     free(text);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -730,16 +620,11 @@ static void test_client_disconnect_cancels_upstream(void **state)
         "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
         "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
     fu_push(fu, s);
-    char *p = provider_yaml("up", "openai", fu, NULL);
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
 
-    int fd = tc_raw_connect(f->port);
+    int fd = tc_raw_post(f->port, CHAT, stream_body, NULL);
     assert_true(fd >= 0);
-    char *req = tc_xasprintf("POST " CHAT " HTTP/1.1\r\nHost: x\r\n"
-                             "Content-Type: application/json\r\n"
-                             "Content-Length: %zu\r\n\r\n%s",
-                             strlen(stream_body), stream_body);
-    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
     tc_bytes_t in = {0};
     bool closed = false;
     /* Some of the stream arrives, then the client goes away. */
@@ -754,8 +639,7 @@ static void test_client_disconnect_cancels_upstream(void **state)
     /* The gateway cancels its transfer: the fake sees the connection close. */
     assert_true(fu_wait_closed(fu, 1, 5000));
     tc_bytes_free(&in);
-    free(req);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -844,15 +728,11 @@ static void test_slow_client_bounded_memory(void **state)
     fu_resp_chunked(s);
     fu_resp_endless(s, 1, event);
     fu_push(fu, s);
-    char *p = provider_yaml("up", "openai", fu, "timeouts: {idle: 60s}");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    char *p = gwf_provider_yaml("up", "openai", fu, "timeouts: {idle: 60s}");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     long before = live_bytes;
-    int fd = tc_raw_connect(f->port);
-    char *req = tc_xasprintf("POST " CHAT " HTTP/1.1\r\nHost: x\r\n"
-                             "Content-Type: application/json\r\n"
-                             "Content-Length: %zu\r\n\r\n%s",
-                             strlen(stream_body), stream_body);
-    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
+    int fd = tc_raw_post(f->port, CHAT, stream_body, NULL);
+    assert_true(fd >= 0);
     /* Unbounded buffering would grow by ~16 MiB a second here. */
     sleep(3);
     long after = live_bytes;
@@ -863,8 +743,7 @@ static void test_slow_client_bounded_memory(void **state)
     if (after - before > 4L * 1024 * 1024)
         fail_msg("the gateway held %ld more bytes while the client did not "
                  "read", after - before);
-    free(req);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     free(event);
     free(content);
@@ -877,11 +756,11 @@ static void test_missing_key_names_variable_and_fails_over(void **state)
     fu_t *good = fu_start();
     fu_push(good, fu_openai_chat(&(fu_llm_opts_t){.text = "backup answered"}));
     unsetenv("POLYGLOT_TEST_UNSET_KEY");
-    char *p2 = provider_yaml("backup", "openai", good, NULL);
+    char *p2 = gwf_provider_yaml("backup", "openai", good, NULL);
     char *providers = tc_xasprintf(
         "  - {name: nokey, type: openai, api_key: \"${POLYGLOT_TEST_UNSET_KEY:-}\"}\n%s",
         p2);
-    fx_t *f = gw_start(providers, "  rules: [{model_prefix: solo, provider: nokey}]\n"
+    gwf_t *f = gw_start(providers, "  rules: [{model_prefix: solo, provider: nokey}]\n"
                                   "  default_provider: nokey\n"
                                   "  failover: {nokey: [backup]}\n");
     tc_response_t r;
@@ -889,16 +768,16 @@ static void test_missing_key_names_variable_and_fails_over(void **state)
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
 
     /* Alone, the client learns which variable to set. */
     f = gw_start("  - {name: nokey, type: openai, api_key: \"${POLYGLOT_TEST_UNSET_KEY:-}\"}\n",
                  "  default_provider: nokey\n");
     post(f, simple_body, &r);
     assert_int_equal(r.status, 503);
-    assert_non_null(strstr(body_of(&r), "POLYGLOT_TEST_UNSET_KEY"));
+    assert_non_null(strstr(gwf_body(&r), "POLYGLOT_TEST_UNSET_KEY"));
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p2);
     free(providers);
     fu_stop(good);
@@ -913,13 +792,10 @@ static const char msgs_stream_body[] =
     "{\"model\":\"claude-x\",\"max_tokens\":64,\"stream\":true,\"messages\":"
     "[{\"role\":\"user\",\"content\":\"Say hello\"}]}";
 
-static void post_messages(fx_t *f, const char *body, tc_response_t *r)
+static void post_messages(gwf_t *f, const char *body, tc_response_t *r)
 {
     static const char *const hdrs[] = {"anthropic-version: 2023-06-01", NULL};
-    char *url = tc_url(f->port, MESSAGES);
-    memset(r, 0, sizeof(*r));
-    tc_request("POST", url, body, hdrs, r);
-    free(url);
+    gwf_request(f, "POST", MESSAGES, body, hdrs, r);
 }
 
 /* A 200 with an HTML page, as a captive portal or a misrouted proxy
@@ -934,43 +810,8 @@ static fu_resp_t *html_page(void)
     return r;
 }
 
-/* The error an OpenAI client must get: the status, the OpenAI shape
- * {"error":{"message","type",...}} and, when want is given, that text in
- * the message. */
-static void assert_openai_error(const tc_response_t *r, long status,
-                                const char *want)
-{
-    if (r->status != status)
-        fail_msg("want HTTP %ld, got %ld: %s", status, r->status, body_of(r));
-    cJSON *j = json_of(r);
-    cJSON *e = cJSON_GetObjectItem(j, "error");
-    assert_true(cJSON_IsObject(e));
-    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "type")));
-    if (want != NULL && strstr(error_message(j), want) == NULL)
-        fail_msg("error message without \"%s\": %s", want, body_of(r));
-    cJSON_Delete(j);
-}
-
-/* The same for an Anthropic client:
- * {"type":"error","error":{"type","message"}}. */
-static void assert_anthropic_error(const tc_response_t *r, long status,
-                                   const char *want)
-{
-    if (r->status != status)
-        fail_msg("want HTTP %ld, got %ld: %s", status, r->status, body_of(r));
-    cJSON *j = json_of(r);
-    assert_string_equal(cJSON_GetObjectItem(j, "type")->valuestring, "error");
-    cJSON *e = cJSON_GetObjectItem(j, "error");
-    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "type")));
-    cJSON *m = cJSON_GetObjectItem(e, "message");
-    assert_true(cJSON_IsString(m));
-    if (want != NULL && strstr(m->valuestring, want) == NULL)
-        fail_msg("error message without \"%s\": %s", want, body_of(r));
-    cJSON_Delete(j);
-}
-
 /* After a lie, the same worker answers the next request normally. */
-static void assert_still_serves(fx_t *f, fu_t *fu, bool anthropic)
+static void assert_still_serves(gwf_t *f, fu_t *fu, bool anthropic)
 {
     tc_response_t r;
     fu_reset(fu);
@@ -981,9 +822,9 @@ static void assert_still_serves(fx_t *f, fu_t *fu, bool anthropic)
         fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "fine again"}));
         post(f, simple_body, &r);
     }
-    if (r.status != 200 || strstr(body_of(&r), "fine again") == NULL)
+    if (r.status != 200 || strstr(gwf_body(&r), "fine again") == NULL)
         fail_msg("the worker does not serve after the lie: HTTP %ld %s",
-                 r.status, body_of(&r));
+                 r.status, gwf_body(&r));
     tc_response_free(&r);
 }
 
@@ -991,14 +832,14 @@ static void assert_still_serves(fx_t *f, fu_t *fu, bool anthropic)
  * "claude" (models claude*), each on its own fake, no retries. */
 typedef struct duo {
     fu_t *oai, *ant;
-    fx_t *f;
+    gwf_t *f;
 } duo_t;
 
 static duo_t duo_start(void)
 {
     duo_t d = {.oai = fu_start(), .ant = fu_start()};
-    char *p1 = provider_yaml("up", "openai", d.oai, "max_retries: 0");
-    char *p2 = provider_yaml("claude", "anthropic", d.ant, "max_retries: 0");
+    char *p1 = gwf_provider_yaml("up", "openai", d.oai, "max_retries: 0");
+    char *p2 = gwf_provider_yaml("claude", "anthropic", d.ant, "max_retries: 0");
     char *providers = tc_xasprintf("%s%s", p1, p2);
     d.f = gw_start(providers, "  rules: [{model_prefix: claude, provider: claude}]\n"
                               "  default_provider: up\n");
@@ -1010,7 +851,7 @@ static duo_t duo_start(void)
 
 static void duo_stop(duo_t *d)
 {
-    gw_stop(d->f);
+    gwf_stop(d->f);
     fu_stop(d->oai);
     fu_stop(d->ant);
 }
@@ -1027,12 +868,12 @@ static void expect_lie(duo_t *d, fu_t *fu, bool anthropic_client,
     fu_push(fu, lie);
     if (anthropic_client) {
         post_messages(d->f, body, &r);
-        assert_anthropic_error(&r, 502, want);
+        gwf_assert_anthropic_error(&r, 502, NULL, want);
     } else {
         post(d->f, body, &r);
-        assert_openai_error(&r, 502, want);
+        cJSON_Delete(gwf_assert_openai_error(&r, 502, want));
     }
-    assert_null(strstr(body_of(&r), "<html>"));
+    assert_null(strstr(gwf_body(&r), "<html>"));
     tc_response_free(&r);
     assert_still_serves(d->f, fu, fu == d->ant);
 }
@@ -1111,15 +952,16 @@ static void test_endless_body_stops_at_max_response_bytes(void **state)
                            "\"chat.completion\",\"choices\":[");
     fu_resp_endless(s, 1, part);
     fu_push(fu, s);
-    char *p = provider_yaml("up", "openai", fu,
+    char *p = gwf_provider_yaml("up", "openai", fu,
                             "max_retries: 0, max_response_bytes: 256KiB, "
                             "timeouts: {total: 60s}");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     long before = peak_reset();
     tc_response_t r;
     post(f, simple_body, &r);
     long peak = peak_bytes;
-    assert_openai_error(&r, 502, "larger than max_response_bytes (262144 bytes)");
+    cJSON_Delete(gwf_assert_openai_error(
+        &r, 502, "larger than max_response_bytes (262144 bytes)"));
     tc_response_free(&r);
     assert_true(fu_wait_closed(fu, 1, 5000));
     /* The body buffer stops at the bound (plus the request's own state);
@@ -1129,7 +971,7 @@ static void test_endless_body_stops_at_max_response_bytes(void **state)
                  peak - before);
     assert_still_serves(f, fu, false);
 
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -1148,23 +990,23 @@ static void test_endless_stream_stops_at_max_response_bytes(void **state)
         "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
         "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
     fu_push(fu, s);
-    char *p = provider_yaml("up", "openai", fu,
+    char *p = gwf_provider_yaml("up", "openai", fu,
                             "max_retries: 0, max_response_bytes: 256KiB, "
                             "timeouts: {total: 60s}");
-    fx_t *f = gw_start(p, "  default_provider: up\n");
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, stream_body, &r);
     assert_int_equal(r.status, 200);
     bool done, error;
-    char *text = stream_text(&r, &done, &error);
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
     assert_true(strlen(text) > 0);
     assert_false(done);
     assert_true(error);
     free(text);
-    assert_non_null(strstr(body_of(&r), "larger than max_response_bytes"));
+    assert_non_null(strstr(gwf_body(&r), "larger than max_response_bytes"));
     tc_response_free(&r);
     assert_true(fu_wait_closed(fu, 1, 5000));
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }

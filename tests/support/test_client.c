@@ -323,6 +323,30 @@ int tc_raw_send(int fd, const void *data, size_t n)
     return 0;
 }
 
+char *tc_raw_post_text(const char *path, const char *body, const char *extra)
+{
+    return tc_xasprintf("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n%s\r\n%s",
+                        path, strlen(body), extra ? extra : "", body);
+}
+
+int tc_raw_post(int port, const char *path, const char *body,
+                const char *extra)
+{
+    int fd = tc_raw_connect(port);
+    if (fd < 0)
+        return -1;
+    char *req = tc_raw_post_text(path, body, extra);
+    int rc = tc_raw_send(fd, req, strlen(req));
+    free(req);
+    if (rc != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;

@@ -99,6 +99,13 @@ void tc_sse_free(tc_sse_t *s);
 int tc_raw_connect(int port);
 /* Writes all n bytes; 0 or -1. */
 int tc_raw_send(int fd, const void *data, size_t n);
+/* A POST of a JSON body to path as raw bytes (heap): Host, Content-Type,
+ * Content-Length, then extra (whole header lines, each ending in "\r\n",
+ * or NULL) before the blank line. */
+char *tc_raw_post_text(const char *path, const char *body, const char *extra);
+/* Connects to 127.0.0.1:port and sends that POST. Returns the fd, or -1. */
+int tc_raw_post(int port, const char *path, const char *body,
+                const char *extra);
 /* Reads until the peer closes, timeout_ms passes without data, or the
  * buffer holds max bytes. Sets *closed when the peer closed (EOF or
  * ECONNRESET). Appends to out. Returns the number of bytes read. */
