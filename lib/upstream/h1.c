@@ -69,7 +69,9 @@ struct h1_host {
     char *key;                  /* "host:port" (owned, one block with name) */
     size_t keyn;
     char *name;                 /* host without brackets, NUL-terminated */
+    size_t namen;
     char port[8];
+    unsigned portn;
     struct sockaddr_storage addr[H1_ADDRS_MAX];
     unsigned naddr, pref;       /* pref: the address that last worked */
     bool numeric;               /* an IP literal: never resolved */
@@ -264,20 +266,36 @@ static bool numeric_addr(h1_host_t *ho, unsigned port)
     return false;
 }
 
+/* Decimal digits of v into p (room for 20); returns their count. */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+
+    do
+        t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = t[n - 1 - i];
+    return n;
+}
+
 static h1_host_t *host_get(pg_h1_t *h, const h1_url_t *u)
 {
     char key[300];
-    int kn = snprintf(key, sizeof key, "%.*s:%u", (int)u->name.n, u->name.p,
-                      u->port);
+    int kn;
     pg_list_t *n;
 
-    if (kn < 0 || (size_t)kn >= sizeof key)
-        return NULL;
     for (n = h->hosts.next; n != &h->hosts; n = n->next) {
         h1_host_t *ho = pg_container_of(n, h1_host_t, node);
-        if (ho->keyn == (size_t)kn && memcmp(ho->key, key, (size_t)kn) == 0)
+        if (ho->portn == u->port && ho->namen == u->name.n &&
+            memcmp(ho->name, u->name.p, u->name.n) == 0)
             return ho;
     }
+    kn = snprintf(key, sizeof key, "%.*s:%u", (int)u->name.n, u->name.p,
+                  u->port);
+    if (kn < 0 || (size_t)kn >= sizeof key)
+        return NULL;
     hosts_trim(h);
     h1_host_t *ho = pg__calloc(1, sizeof *ho);
     char *blk = pg__malloc((size_t)kn + 1 + u->name.n + 1);
@@ -292,7 +310,9 @@ static h1_host_t *host_get(pg_h1_t *h, const h1_url_t *u)
     ho->name = blk + kn + 1;
     memcpy(ho->name, u->name.p, u->name.n);
     ho->name[u->name.n] = '\0';
+    ho->namen = u->name.n;
     snprintf(ho->port, sizeof ho->port, "%u", u->port);
+    ho->portn = u->port;
     ho->h = h;
     pg_list_init(&ho->waiters);
     pg_list_init(&ho->idle);
@@ -725,7 +745,7 @@ static int build_request(h1_xfer_t *x, const h1_url_t *u,
     bool aenc = !has_header(o, "Accept-Encoding");
     bool host = !has_header(o, "Host");
     char num[24];
-    int numn = snprintf(num, sizeof num, "%zu", o->body.n);
+    size_t numn = put_u64(num, o->body.n);
     size_t n = strlen(m) + 1 + u->target.n + 1 + 11;
 
     if (host)
@@ -734,7 +754,7 @@ static int build_request(h1_xfer_t *x, const h1_url_t *u,
     n += aenc ? 27 : 0;
     for (size_t i = 0; i < o->nheaders; i++)
         n += o->headers[i].key.n + 2 + o->headers[i].value.n + 2;
-    n += cl ? 16 + (size_t)numn + 2 : 0;
+    n += cl ? 16 + numn + 2 : 0;
     n += ctype ? 49 : 0;
     n += 2;
     char *b = pg__malloc(n), *p = b;
@@ -749,8 +769,10 @@ static int build_request(h1_xfer_t *x, const h1_url_t *u,
     if (host) {
         p = PUTS(p, "Host: ");
         p = put(p, u->host.p, u->host.n);
-        if (u->port != 80)
-            p += sprintf(p, ":%u", u->port);
+        if (u->port != 80) {
+            *p++ = ':';
+            p += put_u64(p, u->port);
+        }
         p = PUTS(p, "\r\n");
     }
     if (accept)
@@ -767,7 +789,7 @@ static int build_request(h1_xfer_t *x, const h1_url_t *u,
     }
     if (cl) {
         p = PUTS(p, "Content-Length: ");
-        p = put(p, num, (size_t)numn);
+        p = put(p, num, numn);
         p = PUTS(p, "\r\n");
     }
     if (ctype)
