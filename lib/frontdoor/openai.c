@@ -444,6 +444,28 @@ static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *root)
     ctx->response_id = pg_json_get_str(root, "id");
 }
 
+/* Whether a chunk holds a usage object ("usage": {...}; servers such as
+ * vLLM send "usage": null on every chunk). A memchr walk over the rare
+ * 'u' bytes: this runs on every relayed event. */
+static bool has_usage_object(pg_str_t p)
+{
+    const char *s = p.p, *end = p.p + p.n;
+    while (s != NULL && s < end &&
+           (s = memchr(s, 'u', (size_t)(end - s))) != NULL) {
+        if (s > p.p && s[-1] == '"' && end - s > 6 &&
+            memcmp(s, "usage\"", 6) == 0) {
+            const char *v = s + 6;
+            while (v < end && (*v == ' ' || *v == '\t' || *v == '\n' ||
+                               *v == '\r' || *v == ':'))
+                v++;
+            if (v < end && *v == '{')
+                return true;
+        }
+        s++;
+    }
+    return false;
+}
+
 /* One payload of a passthrough stream. The bytes go to the client as the
  * upstream sent them; only the usage chunk the gateway asked for on its
  * own (to log usage) is held back when the client did not ask for it. */
@@ -452,8 +474,7 @@ static int raw_stream_payload(struct oai_chat *st, pg_str_t event,
 {
     pg_fd_ctx_t *ctx = st->ctx;
     /* Only the last chunks carry usage: look before parsing anything. */
-    if (payload.p != NULL &&
-        memmem(payload.p, payload.n, "\"usage\":{", 9) != NULL) {
+    if (payload.p != NULL && has_usage_object(payload)) {
         cJSON *j = pg_json_parse_arena(&ctx->req->arena, payload, NULL);
         if (j != NULL) {
             note_raw_usage(ctx, j);

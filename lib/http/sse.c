@@ -6,8 +6,40 @@
 
 #include <string.h>
 
+/* Where the line starting at s ends: the first CR or LF, or n. memchr
+ * scans a word at a time, which is what makes long JSON lines cheap. */
+static size_t line_end(const char *s, size_t n)
+{
+    const char *lf = memchr(s, '\n', n);
+    size_t lim = lf ? (size_t)(lf - s) : n;
+    const char *cr = memchr(s, '\r', lim);
+    return cr ? (size_t)(cr - s) : lim;
+}
+
 int pg_sse_append_event(pg_buf_t *b, pg_str_t event, pg_str_t data)
 {
+    size_t first = line_end(data.p ? data.p : "", data.n);
+    if (first == data.n) {
+        /* One line (every JSON payload): one reservation, three copies. */
+        size_t need = (event.n ? 8 + event.n : 0) + 8 + data.n;
+        int rc = pg_buf_reserve(b, need);
+        if (rc != PG_OK)
+            return rc;
+        char *w = b->p + b->n;
+        if (event.n > 0) {
+            memcpy(w, "event: ", 7);
+            memcpy(w + 7, event.p, event.n);
+            w[7 + event.n] = '\n';
+            w += 8 + event.n;
+        }
+        memcpy(w, "data: ", 6);
+        if (data.n > 0)
+            memcpy(w + 6, data.p, data.n);
+        memcpy(w + 6 + data.n, "\n\n", 2);
+        b->n += need;
+        b->p[b->n] = '\0'; /* the buffer's promise */
+        return PG_OK;
+    }
     int rc = PG_OK;
     if (event.n > 0) {
         rc = pg_buf_append(b, "event: ", 7);
@@ -20,9 +52,7 @@ int pg_sse_append_event(pg_buf_t *b, pg_str_t event, pg_str_t data)
      * all end a line, as the SSE spec's parser reads them. */
     size_t i = 0;
     while (rc == PG_OK) {
-        size_t j = i;
-        while (j < data.n && data.p[j] != '\r' && data.p[j] != '\n')
-            j++;
+        size_t j = i + line_end(data.p + i, data.n - i);
         rc = pg_buf_append(b, "data: ", 6);
         if (rc == PG_OK)
             rc = pg_buf_append(b, data.p + i, j - i);
@@ -153,9 +183,7 @@ int pg_sse_parser_feed(pg_sse_parser_t *p, pg_str_t bytes, pg_sse_event_cb cb,
                 continue;
             }
         }
-        size_t j = i;
-        while (j < n && s[j] != '\n' && s[j] != '\r')
-            j++;
+        size_t j = i + line_end(s + i, n - i);
         if (j == n) {
             /* An unfinished line: keep it for the next feed. The line
              * buffer's cap is the event limit. */
