@@ -23,30 +23,20 @@
 #include <curl/curl.h>
 
 #include "fake_upstream.h"
+#include "gw_fixture.h"
 #include "polyglot/polyglot.h"
 #include "test_client.h"
 
 #define MESSAGES "/anthropic/v1/messages"
 
-typedef struct fx {
-    pg_gateway_t *gw;
-    tc_log_t log;
-    int port;
-} fx_t;
-
-/* A gateway with an anthropic app at /anthropic (default model
- * mock-echo) and an openai app at /openai, the mock provider, and
+/* The config of a gateway with an anthropic app at /anthropic (default
+ * model mock-echo) and an openai app at /openai, the mock provider, and
  * whatever providers / rules the test adds. Models the rules do not match
  * go to default_provider when one is given. */
-static const char *log_level = "info"; /* a test may ask for debug */
-
-static fx_t *gw_start(const char *providers_yaml, const char *rules_yaml,
-                      const char *default_provider)
+static char *config(const char *providers_yaml, const char *rules_yaml,
+                    const char *default_provider)
 {
-    fx_t *f = tc_xmalloc(sizeof(*f));
-    memset(f, 0, sizeof(*f));
-    tc_log_init(&f->log);
-    char *yaml = tc_xasprintf(
+    return tc_xasprintf(
         "server: {host: 127.0.0.1, port: 0, workers: 1, sse_keepalive: 100ms}\n"
         "providers:\n"
         "  - {name: mock, type: mock, models: [mock-echo],"
@@ -59,113 +49,27 @@ static fx_t *gw_start(const char *providers_yaml, const char *rules_yaml,
         "  - {name: ant, frontdoor: anthropic, path: /anthropic,"
         " default_model: mock-echo}\n"
         "  - {name: oai, frontdoor: openai, path: /openai}\n"
-        "logging: {level: %s}\n",
+        "logging: {level: info}\n",
         providers_yaml ? providers_yaml : "", rules_yaml ? rules_yaml : "",
         default_provider ? "  default_provider: " : "",
         default_provider ? default_provider : "",
-        default_provider ? "\n" : "", log_level);
-    f->gw = pg_gateway_new();
-    assert_non_null(f->gw);
-    assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)), PG_OK);
-    assert_int_equal(pg_gateway_set_log_sink(f->gw, tc_log_sink, &f->log), PG_OK);
-    int rc = pg_gateway_start(f->gw);
-    if (rc != PG_OK)
-        fail_msg("start: %s\n%s", pg_gateway_last_error(f->gw), yaml);
+        default_provider ? "\n" : "");
+}
+
+static gwf_t *gw_start(const char *providers_yaml, const char *rules_yaml,
+                       const char *default_provider)
+{
+    char *yaml = config(providers_yaml, rules_yaml, default_provider);
+    gwf_t *f = gwf_start_yaml(yaml);
     free(yaml);
-    f->port = pg_gateway_port(f->gw);
     return f;
 }
 
-static void gw_stop(fx_t *f)
-{
-    assert_int_equal(pg_gateway_shutdown(f->gw, 10000), PG_OK);
-    pg_gateway_free(f->gw);
-    tc_log_destroy(&f->log);
-    free(f);
-}
-
-static char *provider_yaml(const char *name, const char *type, fu_t *fu,
-                           const char *extra)
-{
-    char *base = fu_url(fu, strcmp(type, "anthropic") == 0 ? "" : "/v1");
-    char *y = tc_xasprintf("  - {name: %s, type: %s, api_key: sk-test-%s, "
-                           "base_url: \"%s\"%s%s}\n",
-                           name, type, name, base, extra ? ", " : "",
-                           extra ? extra : "");
-    free(base);
-    return y;
-}
-
-static void request(fx_t *f, const char *method, const char *path,
-                    const char *body, const char *const *headers,
-                    tc_response_t *r)
-{
-    char *url = tc_url(f->port, path);
-    memset(r, 0, sizeof(*r));
-    tc_request(method, url, body, headers, r);
-    free(url);
-}
-
-static void post(fx_t *f, const char *body, tc_response_t *r)
+static void post(gwf_t *f, const char *body, tc_response_t *r)
 {
     static const char *const h[] = {"x-api-key: sk-client",
                                     "anthropic-version: 2023-06-01", NULL};
-    request(f, "POST", MESSAGES, body, h, r);
-}
-
-static bool log_has(fx_t *f, const char *needle)
-{
-    for (int i = 0; i < 500; i++) {
-        if (tc_log_contains(&f->log, needle))
-            return true;
-        usleep(10000);
-    }
-    return false;
-}
-
-/* Waits for one log line holding every needle (NULL-ended). */
-static bool log_has_all(fx_t *f, const char *const *needles)
-{
-    for (int i = 0; i < 500; i++) {
-        char *line = tc_log_find(&f->log, needles);
-        free(line);
-        if (line != NULL)
-            return true;
-        usleep(10000);
-    }
-    return false;
-}
-
-static const char *body_of(const tc_response_t *r)
-{
-    return r->body.p ? r->body.p : "";
-}
-
-static cJSON *json_of(const tc_response_t *r)
-{
-    cJSON *j = cJSON_Parse(body_of(r));
-    if (j == NULL)
-        fail_msg("not JSON (HTTP %ld): %s", r->status, body_of(r));
-    return j;
-}
-
-static const char *jstr(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-/* Asserts an Anthropic error body of the given error type. */
-static void assert_error(const tc_response_t *r, long status, const char *type)
-{
-    if (r->status != status)
-        fail_msg("HTTP %ld, want %ld: %s", r->status, status, body_of(r));
-    cJSON *j = json_of(r);
-    assert_string_equal(jstr(j, "type"), "error");
-    cJSON *e = cJSON_GetObjectItem(j, "error");
-    assert_string_equal(jstr(e, "type"), type);
-    assert_true(strlen(jstr(e, "message")) > 0);
-    cJSON_Delete(j);
+    gwf_request(f, "POST", MESSAGES, body, h, r);
 }
 
 /* ---- SSE with event names -------------------------------------------------- */
@@ -239,7 +143,7 @@ static char *events_text(const ev_list_t *l, bool json)
         if (strcmp(l->name[i], "content_block_delta") != 0)
             continue;
         cJSON *d = cJSON_GetObjectItem(l->data[i], "delta");
-        const char *t = json ? jstr(d, "partial_json") : jstr(d, "text");
+        const char *t = json ? gwf_jstr(d, "partial_json") : gwf_jstr(d, "text");
         tc_bytes_append(&out, t, strlen(t));
     }
     return out.p;
@@ -254,13 +158,13 @@ static void assert_sequence(const ev_list_t *l)
     assert_string_equal(l->name[l->n - 1], "message_stop");
     assert_string_equal(l->name[l->n - 2], "message_delta");
     for (size_t i = 0; i < l->n; i++)
-        assert_string_equal(jstr(l->data[i], "type"), l->name[i]);
+        assert_string_equal(gwf_jstr(l->data[i], "type"), l->name[i]);
     assert_int_equal(events_count(l, "content_block_start"),
                      events_count(l, "content_block_stop"));
     assert_true(events_count(l, "content_block_delta") >= 1);
     cJSON *m = cJSON_GetObjectItem(l->data[0], "message");
-    assert_true(strncmp(jstr(m, "id"), "msg_", 4) == 0);
-    assert_string_equal(jstr(m, "role"), "assistant");
+    assert_true(strncmp(gwf_jstr(m, "id"), "msg_", 4) == 0);
+    assert_string_equal(gwf_jstr(m, "role"), "assistant");
 }
 
 static char *body_for(const char *model, bool stream, bool tools)
@@ -279,20 +183,20 @@ static char *body_for(const char *model, bool stream, bool tools)
 static void test_mock_non_stream_and_stream(void **state)
 {
     (void)state;
-    fx_t *f = gw_start(NULL, NULL, NULL);
+    gwf_t *f = gw_start(NULL, NULL, NULL);
     tc_response_t r;
     char *b = body_for("mock-echo", false, false);
     post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(jstr(j, "type"), "message");
-    assert_string_equal(jstr(j, "role"), "assistant");
-    assert_true(strncmp(jstr(j, "id"), "msg_", 4) == 0);
-    assert_string_equal(jstr(j, "stop_reason"), "end_turn");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "type"), "message");
+    assert_string_equal(gwf_jstr(j, "role"), "assistant");
+    assert_true(strncmp(gwf_jstr(j, "id"), "msg_", 4) == 0);
+    assert_string_equal(gwf_jstr(j, "stop_reason"), "end_turn");
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
-    assert_string_equal(jstr(c0, "type"), "text");
-    assert_string_equal(jstr(c0, "text"), "Say hello");
+    assert_string_equal(gwf_jstr(c0, "type"), "text");
+    assert_string_equal(gwf_jstr(c0, "text"), "Say hello");
     cJSON *u = cJSON_GetObjectItem(j, "usage");
     assert_true(cJSON_GetObjectItem(u, "input_tokens")->valueint > 0);
     assert_true(cJSON_GetObjectItem(u, "output_tokens")->valueint > 0);
@@ -303,7 +207,7 @@ static void test_mock_non_stream_and_stream(void **state)
     post(f, "{\"max_tokens\":10,\"messages\":[{\"role\":\"user\","
             "\"content\":\"hi there\"}]}", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(body_of(&r), "hi there"));
+    assert_non_null(strstr(gwf_body(&r), "hi there"));
     tc_response_free(&r);
 
     b = body_for("mock-echo", true, false);
@@ -315,17 +219,17 @@ static void test_mock_non_stream_and_stream(void **state)
     assert_non_null(strstr(ct, "text/event-stream"));
     free(ct);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_sequence(&l);
     char *text = events_text(&l, false);
     assert_string_equal(text, "Say hello");
     free(text);
     cJSON *d = cJSON_GetObjectItem(l.data[l.n - 2], "delta");
-    assert_string_equal(jstr(d, "stop_reason"), "end_turn");
+    assert_string_equal(gwf_jstr(d, "stop_reason"), "end_turn");
     events_free(&l);
     tc_response_free(&r);
-    assert_true(log_has(f, "\"provider\":\"mock\""));
-    gw_stop(f);
+    assert_true(gwf_log_has(f, "\"provider\":\"mock\""));
+    gwf_stop(f);
 }
 
 /* Top-level fields the translation cannot carry are named at debug level
@@ -333,9 +237,11 @@ static void test_mock_non_stream_and_stream(void **state)
 static void test_unmapped_fields_logged_at_debug(void **state)
 {
     (void)state;
-    log_level = "debug";
-    fx_t *f = gw_start(NULL, NULL, NULL);
-    log_level = "info";
+    char *yaml = config(NULL, NULL, NULL);
+    gwf_t *f = gwf_new(yaml);
+    free(yaml);
+    assert_int_equal(pg_gateway_set_log_level(f->gw, PG_LOG_DEBUG), PG_OK);
+    gwf_start(f);
     tc_response_t r;
     post(f, "{\"model\":\"mock-echo\",\"max_tokens\":10,\"service_tier\":"
             "\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
@@ -346,8 +252,8 @@ static void test_unmapped_fields_logged_at_debug(void **state)
         "request fields not carried by the translation",
         "\"provider\":\"mock\"", "\"fields\":\"service_tier,container\"",
         NULL};
-    assert_true(log_has_all(f, want));
-    gw_stop(f);
+    assert_true(gwf_log_has_all(f, want));
+    gwf_stop(f);
 }
 
 /* ---- OpenAI-type upstream: translation -------------------------------------- */
@@ -365,18 +271,18 @@ static void test_openai_upstream_text_and_tools(void **state)
                     .text = "one two three", .nparts = 3, .usage_chunk = true}));
     fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
                     .tools = tc, .ntools = 1, .nparts = 3}));
-    char *p = provider_yaml("oa", "openai", fu, NULL);
-    fx_t *f = gw_start(p, NULL, "oa");
+    char *p = gwf_provider_yaml("oa", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, NULL, "oa");
     tc_response_t r;
 
     char *b = body_for("gpt-4o-mini", false, false);
     post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
-    assert_string_equal(jstr(c0, "text"), "Hello from OpenAI");
-    assert_string_equal(jstr(j, "stop_reason"), "end_turn");
+    assert_string_equal(gwf_jstr(c0, "text"), "Hello from OpenAI");
+    assert_string_equal(gwf_jstr(j, "stop_reason"), "end_turn");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "usage"),
                                          "input_tokens")->valueint, 12);
     cJSON_Delete(j);
@@ -387,7 +293,7 @@ static void test_openai_upstream_text_and_tools(void **state)
     assert_string_equal(fu_request_header(rq, "authorization"), "Bearer sk-test-oa");
     cJSON *sent = cJSON_Parse(rq->body);
     cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "messages"), 0);
-    assert_string_equal(jstr(m0, "content"), "Say hello");
+    assert_string_equal(gwf_jstr(m0, "content"), "Say hello");
     cJSON_Delete(sent);
     fu_request_free(rq);
 
@@ -395,23 +301,23 @@ static void test_openai_upstream_text_and_tools(void **state)
     post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "stop_reason"), "tool_use");
+    j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "stop_reason"), "tool_use");
     cJSON *content = cJSON_GetObjectItem(j, "content");
     cJSON *tu = NULL;
     for (int i = 0; i < cJSON_GetArraySize(content); i++) {
-        if (strcmp(jstr(cJSON_GetArrayItem(content, i), "type"), "tool_use") == 0)
+        if (strcmp(gwf_jstr(cJSON_GetArrayItem(content, i), "type"), "tool_use") == 0)
             tu = cJSON_GetArrayItem(content, i);
     }
     assert_non_null(tu);
-    assert_string_equal(jstr(tu, "name"), "get_weather");
-    assert_string_equal(jstr(cJSON_GetObjectItem(tu, "input"), "city"), "Paris");
+    assert_string_equal(gwf_jstr(tu, "name"), "get_weather");
+    assert_string_equal(gwf_jstr(cJSON_GetObjectItem(tu, "input"), "city"), "Paris");
     cJSON_Delete(j);
     tc_response_free(&r);
     rq = fu_request(fu, 1);
     sent = cJSON_Parse(rq->body);
     cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "tools"), 0);
-    assert_string_equal(jstr(cJSON_GetObjectItem(t0, "function"), "name"),
+    assert_string_equal(gwf_jstr(cJSON_GetObjectItem(t0, "function"), "name"),
                         "get_weather");
     cJSON_Delete(sent);
     fu_request_free(rq);
@@ -421,7 +327,7 @@ static void test_openai_upstream_text_and_tools(void **state)
     free(b);
     assert_int_equal(r.status, 200);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_sequence(&l);
     char *text = events_text(&l, false);
     assert_string_equal(text, "one two three");
@@ -433,15 +339,15 @@ static void test_openai_upstream_text_and_tools(void **state)
     post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_sequence(&l);
     bool saw_tool = false;
     for (size_t i = 0; i < l.n; i++) {
         if (strcmp(l.name[i], "content_block_start") != 0)
             continue;
         cJSON *cb = cJSON_GetObjectItem(l.data[i], "content_block");
-        if (strcmp(jstr(cb, "type"), "tool_use") == 0) {
-            assert_string_equal(jstr(cb, "name"), "get_weather");
+        if (strcmp(gwf_jstr(cb, "type"), "tool_use") == 0) {
+            assert_string_equal(gwf_jstr(cb, "name"), "get_weather");
             saw_tool = true;
         }
     }
@@ -449,14 +355,14 @@ static void test_openai_upstream_text_and_tools(void **state)
     char *args = events_text(&l, true);
     cJSON *aj = cJSON_Parse(args);
     assert_non_null(aj);
-    assert_string_equal(jstr(aj, "city"), "Paris");
+    assert_string_equal(gwf_jstr(aj, "city"), "Paris");
     cJSON_Delete(aj);
     free(args);
-    assert_string_equal(jstr(cJSON_GetObjectItem(l.data[l.n - 2], "delta"),
+    assert_string_equal(gwf_jstr(cJSON_GetObjectItem(l.data[l.n - 2], "delta"),
                              "stop_reason"), "tool_use");
     events_free(&l);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -470,30 +376,30 @@ static void test_anthropic_upstream_headers_forwarded(void **state)
     fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "Bonjour"}));
     fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){.text = "Bon jour a tous",
                                                      .nparts = 4}));
-    char *p = provider_yaml("claude", "anthropic", fu, NULL);
-    fx_t *f = gw_start(p, NULL, "claude");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, NULL, "claude");
     static const char *const h[] = {
         "Authorization: Bearer sk-client", "anthropic-version: 2024-10-22",
         "anthropic-beta: tools-2024-05-16", NULL};
     tc_response_t r;
     char *b = body_for("claude-sonnet-4-20250514", false, false);
-    request(f, "POST", MESSAGES, b, h, &r);
+    gwf_request(f, "POST", MESSAGES, b, h, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
-    assert_string_equal(jstr(c0, "text"), "Bonjour");
+    assert_string_equal(gwf_jstr(c0, "text"), "Bonjour");
     cJSON_Delete(j);
     tc_response_free(&r);
 
     /* No client version: the configured one. */
     b = body_for("claude-sonnet-4-20250514", true, false);
     static const char *const h2[] = {"x-api-key: sk-client", NULL};
-    request(f, "POST", MESSAGES, b, h2, &r);
+    gwf_request(f, "POST", MESSAGES, b, h2, &r);
     free(b);
     assert_int_equal(r.status, 200);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_sequence(&l);
     char *text = events_text(&l, false);
     assert_string_equal(text, "Bon jour a tous");
@@ -514,7 +420,7 @@ static void test_anthropic_upstream_headers_forwarded(void **state)
     assert_string_equal(fu_request_header(rq, "anthropic-version"), "2023-06-01");
     assert_null(fu_request_header(rq, "anthropic-beta"));
     fu_request_free(rq);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -524,43 +430,43 @@ static void test_anthropic_upstream_headers_forwarded(void **state)
 static void test_request_errors(void **state)
 {
     (void)state;
-    fx_t *f = gw_start(NULL, NULL, NULL);
+    gwf_t *f = gw_start(NULL, NULL, NULL);
     tc_response_t r;
     /* max_tokens is required by the Messages API. */
     post(f, "{\"model\":\"mock-echo\",\"messages\":[{\"role\":\"user\","
             "\"content\":\"hi\"}]}", &r);
-    assert_error(&r, 400, "invalid_request_error");
-    assert_non_null(strstr(body_of(&r), "max_tokens"));
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "max_tokens"));
     tc_response_free(&r);
     post(f, "{not json", &r);
-    assert_error(&r, 400, "invalid_request_error");
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
     tc_response_free(&r);
     /* No rule and no default provider for this model. */
     char *b = body_for("no-such-model", false, false);
     post(f, b, &r);
     free(b);
-    assert_error(&r, 404, "not_found_error");
-    assert_non_null(strstr(body_of(&r), "no-such-model"));
+    gwf_assert_anthropic_error(&r, 404, "not_found_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "no-such-model"));
     tc_response_free(&r);
     /* Unknown URL and wrong method under the app: Anthropic's shape. */
-    request(f, "GET", "/anthropic/v1/nothing", NULL, NULL, &r);
-    assert_error(&r, 404, "not_found_error");
+    gwf_request(f, "GET", "/anthropic/v1/nothing", NULL, NULL, &r);
+    gwf_assert_anthropic_error(&r, 404, "not_found_error", NULL);
     tc_response_free(&r);
-    request(f, "GET", MESSAGES, NULL, NULL, &r);
-    assert_error(&r, 405, "invalid_request_error");
+    gwf_request(f, "GET", MESSAGES, NULL, NULL, &r);
+    gwf_assert_anthropic_error(&r, 405, "invalid_request_error", NULL);
     char *allow = tc_response_header(&r, "allow");
     assert_string_equal(allow, "POST");
     free(allow);
     tc_response_free(&r);
     /* The OpenAI app next to it keeps OpenAI's shape. */
-    request(f, "GET", "/openai/v1/nothing", NULL, NULL, &r);
+    gwf_request(f, "GET", "/openai/v1/nothing", NULL, NULL, &r);
     assert_int_equal(r.status, 404);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code"));
     assert_null(cJSON_GetObjectItem(j, "type"));
     cJSON_Delete(j);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
 }
 
 static void test_provider_429_and_529_relayed(void **state)
@@ -569,15 +475,15 @@ static void test_provider_429_and_529_relayed(void **state)
     fu_t *oa = fu_start(), *an = fu_start();
     fu_push(oa, fu_openai_rate_limited(7));
     fu_push(an, fu_anthropic_overloaded());
-    char *p1 = provider_yaml("oa", "openai", oa, "max_retries: 0");
-    char *p2 = provider_yaml("claude", "anthropic", an, "max_retries: 0");
+    char *p1 = gwf_provider_yaml("oa", "openai", oa, "max_retries: 0");
+    char *p2 = gwf_provider_yaml("claude", "anthropic", an, "max_retries: 0");
     char *ps = tc_xasprintf("%s%s", p1, p2);
-    fx_t *f = gw_start(ps, ", {model_prefix: claude, provider: claude}", "oa");
+    gwf_t *f = gw_start(ps, ", {model_prefix: claude, provider: claude}", "oa");
     tc_response_t r;
     char *b = body_for("gpt-4o-mini", false, false);
     post(f, b, &r);
     free(b);
-    assert_error(&r, 429, "rate_limit_error");
+    gwf_assert_anthropic_error(&r, 429, "rate_limit_error", NULL);
     char *ra = tc_response_header(&r, "retry-after");
     assert_non_null(ra);
     assert_string_equal(ra, "7");
@@ -587,12 +493,12 @@ static void test_provider_429_and_529_relayed(void **state)
     b = body_for("claude-x", true, false);
     post(f, b, &r);
     free(b);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     ra = tc_response_header(&r, "retry-after");
     assert_non_null(ra);
     free(ra);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(ps);
     free(p1);
     free(p2);
@@ -606,28 +512,28 @@ static void test_unreachable_502_and_timeout_504(void **state)
 {
     (void)state;
     fu_t *gone = fu_start(), *slow_fu = fu_start();
-    char *p1 = provider_yaml("gone", "openai-compatible", gone,
+    char *p1 = gwf_provider_yaml("gone", "openai-compatible", gone,
                              "max_retries: 0");
     fu_stop(gone);
     fu_resp_t *slow = fu_openai_chat(&(fu_llm_opts_t){.text = "too late"});
     fu_resp_slow_head(slow, 3000);
     fu_push(slow_fu, slow);
-    char *p2 = provider_yaml("slow", "openai", slow_fu,
+    char *p2 = gwf_provider_yaml("slow", "openai", slow_fu,
                              "max_retries: 0, timeouts: {first_byte: 200ms}");
     char *ps = tc_xasprintf("%s%s", p1, p2);
-    fx_t *f = gw_start(ps, ", {model_prefix: slow, provider: slow}", "gone");
+    gwf_t *f = gw_start(ps, ", {model_prefix: slow, provider: slow}", "gone");
     tc_response_t r;
     char *b = body_for("gpt-4o-mini", false, false);
     post(f, b, &r);
     free(b);
-    assert_error(&r, 502, "api_error");
+    gwf_assert_anthropic_error(&r, 502, "api_error", NULL);
     tc_response_free(&r);
     b = body_for("slow-model", true, false);
     post(f, b, &r);
     free(b);
-    assert_error(&r, 504, "timeout_error");
+    gwf_assert_anthropic_error(&r, 504, "timeout_error", NULL);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(ps);
     free(p1);
     free(p2);
@@ -647,15 +553,15 @@ static void test_error_after_first_byte(void **state)
         "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
     fu_resp_drop(s);
     fu_push(fu, s);
-    char *p = provider_yaml("oa", "openai", fu, NULL);
-    fx_t *f = gw_start(p, NULL, "oa");
+    char *p = gwf_provider_yaml("oa", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, NULL, "oa");
     tc_response_t r;
     char *b = body_for("gpt-4o-mini", true, false);
     post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_true(l.n >= 2);
     assert_string_equal(l.name[0], "message_start");
     char *text = events_text(&l, false);
@@ -664,12 +570,12 @@ static void test_error_after_first_byte(void **state)
     assert_string_equal(l.name[l.n - 1], "error");
     assert_int_equal(events_count(&l, "message_stop"), 0);
     cJSON *e = cJSON_GetObjectItem(l.data[l.n - 1], "error");
-    assert_true(strlen(jstr(e, "type")) > 0);
-    assert_true(strlen(jstr(e, "message")) > 0);
+    assert_true(strlen(gwf_jstr(e, "type")) > 0);
+    assert_true(strlen(gwf_jstr(e, "message")) > 0);
     events_free(&l);
     assert_int_equal(fu_requests_count(fu), 1);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -680,8 +586,8 @@ static void test_keepalive_ping_events(void **state)
     fu_t *fu = fu_start();
     fu_push(fu, fu_anthropic_stream(&(fu_llm_opts_t){
                     .text = "slow words here", .nparts = 3, .delay_ms = 350}));
-    char *p = provider_yaml("claude", "anthropic", fu, NULL);
-    fx_t *f = gw_start(p, NULL, "claude");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, NULL, "claude");
     tc_response_t r;
     char *b = body_for("claude-x", true, false);
     post(f, b, &r);
@@ -689,9 +595,10 @@ static void test_keepalive_ping_events(void **state)
     assert_int_equal(r.status, 200);
     /* The gateway's keepalive is Anthropic's own ping event (with the
      * space the encoder's ping after message_start does not have). */
-    assert_non_null(strstr(body_of(&r), "event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    assert_non_null(strstr(gwf_body(&r),
+                           "event: ping\ndata: {\"type\": \"ping\"}\n\n"));
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     /* Passthrough: the upstream's events, with the gateway's pings in
      * the silences between any two of them. */
     events_drop_pings(&l);
@@ -701,7 +608,7 @@ static void test_keepalive_ping_events(void **state)
     free(text);
     events_free(&l);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -711,53 +618,53 @@ static void test_keepalive_ping_events(void **state)
 static void test_models_and_count_tokens(void **state)
 {
     (void)state;
-    fx_t *f = gw_start(NULL, NULL, NULL);
+    gwf_t *f = gw_start(NULL, NULL, NULL);
     tc_response_t r;
-    request(f, "GET", "/anthropic/v1/models", NULL, NULL, &r);
+    gwf_request(f, "GET", "/anthropic/v1/models", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     cJSON *data = cJSON_GetObjectItem(j, "data");
     assert_int_equal(cJSON_GetArraySize(data), 1);
     cJSON *m0 = cJSON_GetArrayItem(data, 0);
-    assert_string_equal(jstr(m0, "type"), "model");
-    assert_string_equal(jstr(m0, "id"), "mock-echo");
-    assert_string_equal(jstr(m0, "display_name"), "mock-echo");
-    assert_true(strlen(jstr(m0, "created_at")) > 0);
+    assert_string_equal(gwf_jstr(m0, "type"), "model");
+    assert_string_equal(gwf_jstr(m0, "id"), "mock-echo");
+    assert_string_equal(gwf_jstr(m0, "display_name"), "mock-echo");
+    assert_true(strlen(gwf_jstr(m0, "created_at")) > 0);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "has_more")));
-    assert_string_equal(jstr(j, "first_id"), "mock-echo");
-    assert_string_equal(jstr(j, "last_id"), "mock-echo");
+    assert_string_equal(gwf_jstr(j, "first_id"), "mock-echo");
+    assert_string_equal(gwf_jstr(j, "last_id"), "mock-echo");
     cJSON_Delete(j);
     tc_response_free(&r);
 
     /* 10 + 6 characters of text: ceil(16 / 4) = 4. */
-    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+    gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
             "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
             "[{\"role\":\"user\",\"content\":\"abcdefghij\"}]}", NULL, &r);
     assert_int_equal(r.status, 200);
-    j = json_of(&r);
+    j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 4);
     cJSON_Delete(j);
     tc_response_free(&r);
-    assert_true(log_has(f, "count_tokens estimate"));
+    assert_true(gwf_log_has(f, "count_tokens estimate"));
     /* One more character: 5. Block content counts its text only. */
-    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+    gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
             "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
             "[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
             "\"text\":\"abcdefghijk\"}]}]}", NULL, &r);
     assert_int_equal(r.status, 200);
-    j = json_of(&r);
+    j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 5);
     cJSON_Delete(j);
     tc_response_free(&r);
-    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+    gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
             "{\"model\":\"mock-echo\"}", NULL, &r);
-    assert_error(&r, 400, "invalid_request_error");
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
     tc_response_free(&r);
-    request(f, "POST", "/anthropic/v1/messages/count_tokens",
+    gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
             "{\"model\":\"nope\",\"messages\":[]}", NULL, &r);
-    assert_error(&r, 404, "not_found_error");
+    gwf_assert_anthropic_error(&r, 404, "not_found_error", NULL);
     tc_response_free(&r);
-    gw_stop(f);
+    gwf_stop(f);
 }
 
 /* ---- Anthropic-type upstream: passthrough --------------------------------------- */
@@ -821,18 +728,18 @@ static void test_passthrough_non_stream_byte_identical(void **state)
     (void)state;
     fu_t *fu = fu_start();
     fu_push(fu, exact_json(200, passthrough_answer));
-    char *p = provider_yaml("claude", "anthropic", fu, NULL);
-    fx_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
                           " model: claude-sonnet-4-20250514}", "claude");
     static const char *const h[] = {
         "x-api-key: sk-client", "anthropic-version: 2023-06-01",
         "anthropic-beta: prompt-caching-2024-07-31,pdfs-2024-09-25", NULL};
     tc_response_t r;
-    request(f, "POST", MESSAGES, passthrough_body, h, &r);
+    gwf_request(f, "POST", MESSAGES, passthrough_body, h, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
     /* The client reads the upstream's bytes, citations and all. */
-    assert_string_equal(body_of(&r), passthrough_answer);
+    assert_string_equal(gwf_body(&r), passthrough_answer);
     tc_response_free(&r);
     /* The upstream reads the client's bytes; only the model's value is
      * the routed one. */
@@ -853,20 +760,20 @@ static void test_passthrough_non_stream_byte_identical(void **state)
         "\"provider\":\"claude\"", "\"input_tokens\":321",
         "\"output_tokens\":45", "\"response_id\":\"msg_01PassThrough\"",
         "\"served_model\":\"claude-sonnet-4-20250514\"", NULL};
-    assert_true(log_has_all(f, want_log));
+    assert_true(gwf_log_has_all(f, want_log));
 
     /* When routing keeps the model, not one byte changes. */
     fu_push(fu, exact_json(200, passthrough_answer));
     char *same = replace_all(passthrough_body, "\"fast\"",
                              "\"claude-\\u0073onnet-4\"");
-    request(f, "POST", MESSAGES, same, h, &r);
+    gwf_request(f, "POST", MESSAGES, same, h, &r);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
     rq = fu_request(fu, 1);
     assert_string_equal(rq->body, same);
     fu_request_free(rq);
     free(same);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -916,8 +823,8 @@ static void test_passthrough_stream_event_by_event(void **state)
                         strlen(passthrough_events[i]));
     }
     fu_push(fu, s);
-    char *p = provider_yaml("claude", "anthropic", fu, NULL);
-    fx_t *f = gw_start(p, NULL, "claude");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, NULL, "claude");
     tc_response_t r;
     char *b = body_for("claude-sonnet-4-20250514", true, false);
     post(f, b, &r);
@@ -931,7 +838,7 @@ static void test_passthrough_stream_event_by_event(void **state)
     free(rl);
     /* Event for event what the upstream sent (gateway keepalives aside,
      * should the machine be slow enough for one). */
-    char *got = replace_all(body_of(&r),
+    char *got = replace_all(gwf_body(&r),
                             "event: ping\ndata: {\"type\": \"ping\"}\n\n", "");
     assert_string_equal(got, all.p);
     free(got);
@@ -943,9 +850,9 @@ static void test_passthrough_stream_event_by_event(void **state)
     static const char *const want_log[] = {
         "\"stream\":1", "\"input_tokens\":77", "\"output_tokens\":19",
         "\"response_id\":\"msg_01Stream\"", NULL};
-    assert_true(log_has_all(f, want_log));
+    assert_true(gwf_log_has_all(f, want_log));
     tc_bytes_free(&all);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -972,14 +879,14 @@ static void test_passthrough_errors_relayed(void **state)
     fu_push(fu, ev);
     fu_push(fu, fu_anthropic_error(400, "invalid_request_error",
                                    "messages.0.content.0.source: bad pdf", 0));
-    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
-    fx_t *f = gw_start(p, NULL, "claude");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    gwf_t *f = gw_start(p, NULL, "claude");
     tc_response_t r;
     char *b = body_for("claude-x", false, false);
     char *bs = body_for("claude-x", true, false);
 
     post(f, b, &r);
-    assert_error(&r, 429, "rate_limit_error");
+    gwf_assert_anthropic_error(&r, 429, "rate_limit_error", NULL);
     char *v = tc_response_header(&r, "retry-after");
     assert_string_equal(v, "12");
     free(v);
@@ -989,27 +896,27 @@ static void test_passthrough_errors_relayed(void **state)
     tc_response_free(&r);
 
     post(f, b, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     v = tc_response_header(&r, "retry-after");
     assert_non_null(v);
     free(v);
     tc_response_free(&r);
     post(f, bs, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     tc_response_free(&r);
     post(f, bs, &r);
-    assert_error(&r, 529, "overloaded_error");
-    assert_non_null(strstr(body_of(&r), "Overloaded right now"));
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "Overloaded right now"));
     tc_response_free(&r);
 
     post(f, b, &r);
-    assert_error(&r, 400, "invalid_request_error");
-    assert_non_null(strstr(body_of(&r), "bad pdf"));
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "bad pdf"));
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(fu), 5);
     free(b);
     free(bs);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -1023,13 +930,13 @@ static void test_passthrough_retry_then_success(void **state)
     fu_push(fu, fu_anthropic_overloaded());
     fu_push(fu, fu_anthropic_rate_limited(0));
     fu_push(fu, exact_json(200, passthrough_answer));
-    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 2");
-    fx_t *f = gw_start(p, NULL, "claude");
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 2");
+    gwf_t *f = gw_start(p, NULL, "claude");
     tc_response_t r;
     post(f, passthrough_body, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    assert_string_equal(body_of(&r), passthrough_answer);
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    assert_string_equal(gwf_body(&r), passthrough_answer);
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(fu), 3);
     for (size_t i = 0; i < 3; i++) {
@@ -1037,7 +944,7 @@ static void test_passthrough_retry_then_success(void **state)
         assert_string_equal(rq->body, passthrough_body);
         fu_request_free(rq);
     }
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -1054,19 +961,19 @@ static void test_passthrough_failover_translates(void **state)
     fu_push(oa, fu_openai_chat_stream(&(fu_llm_opts_t){
                     .text = "streamed backup", .nparts = 2,
                     .usage_chunk = true}));
-    char *p1 = provider_yaml("claude", "anthropic", an, "max_retries: 0");
-    char *p2 = provider_yaml("oa", "openai-compatible", oa, NULL);
+    char *p1 = gwf_provider_yaml("claude", "anthropic", an, "max_retries: 0");
+    char *p2 = gwf_provider_yaml("oa", "openai-compatible", oa, NULL);
     char *ps = tc_xasprintf("%s%s", p1, p2);
-    fx_t *f = gw_start(ps, NULL, "claude\n  failover: {claude: [oa]}");
+    gwf_t *f = gw_start(ps, NULL, "claude\n  failover: {claude: [oa]}");
     tc_response_t r;
     char *b = body_for("claude-x", false, false);
     post(f, b, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    cJSON *j = json_of(&r);
-    assert_string_equal(jstr(j, "type"), "message");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "type"), "message");
     cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "content"), 0);
-    assert_string_equal(jstr(c0, "text"), "from the backup");
+    assert_string_equal(gwf_jstr(c0, "text"), "from the backup");
     cJSON_Delete(j);
     tc_response_free(&r);
     fu_request_t *rq = fu_request(an, 0);
@@ -1075,12 +982,12 @@ static void test_passthrough_failover_translates(void **state)
     rq = fu_request(oa, 0);
     assert_string_equal(rq->path, "/v1/chat/completions");
     cJSON *sent = cJSON_Parse(rq->body);
-    assert_string_equal(jstr(sent, "model"), "claude-x");
+    assert_string_equal(gwf_jstr(sent, "model"), "claude-x");
     cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItem(sent, "messages"), 0);
-    assert_string_equal(jstr(m0, "content"), "Say hello");
+    assert_string_equal(gwf_jstr(m0, "content"), "Say hello");
     cJSON_Delete(sent);
     fu_request_free(rq);
-    assert_true(log_has(f, "\"provider\":\"oa\""));
+    assert_true(gwf_log_has(f, "\"provider\":\"oa\""));
     free(b);
 
     /* Streamed, the backup's chunks become Anthropic's events. */
@@ -1088,7 +995,7 @@ static void test_passthrough_failover_translates(void **state)
     post(f, b, &r);
     assert_int_equal(r.status, 200);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     assert_sequence(&l);
     char *text = events_text(&l, false);
     assert_string_equal(text, "streamed backup");
@@ -1100,11 +1007,11 @@ static void test_passthrough_failover_translates(void **state)
     /* A document block: fine for the first, not translatable for the
      * second, so the client gets the first one's 529. */
     post(f, passthrough_body, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(oa), 2);
-    assert_true(log_has(f, "cannot be translated"));
-    gw_stop(f);
+    assert_true(gwf_log_has(f, "cannot be translated"));
+    gwf_stop(f);
     free(ps);
     free(p1);
     free(p2);
@@ -1118,16 +1025,16 @@ static void test_translated_document_block_400(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    char *p = provider_yaml("oa", "openai", fu, NULL);
-    fx_t *f = gw_start(p, ", {model_exact: fast, provider: oa}", "oa");
+    char *p = gwf_provider_yaml("oa", "openai", fu, NULL);
+    gwf_t *f = gw_start(p, ", {model_exact: fast, provider: oa}", "oa");
     tc_response_t r;
     post(f, passthrough_body, &r);
-    assert_error(&r, 400, "invalid_request_error");
-    assert_non_null(strstr(body_of(&r), "document"));
-    assert_non_null(strstr(body_of(&r), "messages"));
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "document"));
+    assert_non_null(strstr(gwf_body(&r), "messages"));
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(fu), 0);
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -1144,24 +1051,24 @@ static void test_openai_overloaded_is_529(void **state)
                                 0));
     fu_push(fu, fu_openai_error(529, "server_error", NULL, "overloaded", 0));
     fu_push(fu, fu_openai_error(503, "server_error", NULL, "busy", 2));
-    char *p = provider_yaml("oa", "openai", fu, "max_retries: 0");
+    char *p = gwf_provider_yaml("oa", "openai", fu, "max_retries: 0");
     char *nokey = tc_xasprintf(
         "%s  - {name: nokey, type: openai, api_key: \"\"}\n", p);
-    fx_t *f = gw_start(nokey, ", {model_prefix: nokey, provider: nokey}",
+    gwf_t *f = gw_start(nokey, ", {model_prefix: nokey, provider: nokey}",
                        "oa");
     tc_response_t r;
     char *b = body_for("gpt-4o-mini", false, false);
     post(f, b, &r);
-    assert_error(&r, 529, "overloaded_error");
-    assert_non_null(strstr(body_of(&r), "overloaded or not ready"));
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "overloaded or not ready"));
     tc_response_free(&r);
     post(f, b, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     tc_response_free(&r);
     free(b);
     b = body_for("gpt-4o-mini", true, false);
     post(f, b, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     char *ra = tc_response_header(&r, "retry-after");
     assert_string_equal(ra, "2");
     free(ra);
@@ -1169,11 +1076,11 @@ static void test_openai_overloaded_is_529(void **state)
     free(b);
     b = body_for("nokey-model", false, false);
     post(f, b, &r);
-    assert_error(&r, 503, "api_error");
-    assert_non_null(strstr(body_of(&r), "no API key"));
+    gwf_assert_anthropic_error(&r, 503, "api_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "no API key"));
     tc_response_free(&r);
     free(b);
-    gw_stop(f);
+    gwf_stop(f);
     free(nokey);
     free(p);
     fu_stop(fu);
@@ -1189,20 +1096,18 @@ static void test_openai_passthrough_fails_over_to_anthropic(void **state)
     fu_t *oa = fu_start(), *an = fu_start();
     fu_push(oa, fu_openai_server_error());
     fu_push(an, fu_anthropic_message(&(fu_llm_opts_t){.text = "from claude"}));
-    char *p1 = provider_yaml("oa", "openai", oa, "max_retries: 0");
-    char *p2 = provider_yaml("claude", "anthropic", an, NULL);
+    char *p1 = gwf_provider_yaml("oa", "openai", oa, "max_retries: 0");
+    char *p2 = gwf_provider_yaml("claude", "anthropic", an, NULL);
     char *ps = tc_xasprintf("%s%s", p1, p2);
-    fx_t *f = gw_start(ps, NULL, "oa\n  failover: {oa: [claude]}");
+    gwf_t *f = gw_start(ps, NULL, "oa\n  failover: {oa: [claude]}");
     const char *body = "{\"model\":\"gpt-4o-mini\",\"x_odd\": 1,"
                        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     tc_response_t r;
-    request(f, "POST", "/openai/v1/chat/completions", body, NULL, &r);
+    gwf_request(f, "POST", "/openai/v1/chat/completions", body, NULL, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    cJSON *j = json_of(&r);
-    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(j, "choices"), 0), "message");
-    assert_string_equal(jstr(m, "content"), "from claude");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_oai_content(j), "from claude");
     cJSON_Delete(j);
     tc_response_free(&r);
     fu_request_t *rq = fu_request(oa, 0);
@@ -1211,19 +1116,19 @@ static void test_openai_passthrough_fails_over_to_anthropic(void **state)
     rq = fu_request(an, 0);
     assert_string_equal(rq->path, "/v1/messages");
     cJSON *sent = cJSON_Parse(rq->body);
-    assert_string_equal(jstr(sent, "model"), "gpt-4o-mini");
+    assert_string_equal(gwf_jstr(sent, "model"), "gpt-4o-mini");
     assert_null(cJSON_GetObjectItem(sent, "x_odd"));
     assert_non_null(cJSON_GetObjectItem(sent, "max_tokens"));
     cJSON_Delete(sent);
     fu_request_free(rq);
 
-    request(f, "POST", "/openai/v1/chat/completions",
+    gwf_request(f, "POST", "/openai/v1/chat/completions",
             "{\"model\":\"gpt-4o-mini\",\"n\":2,\"messages\":[{\"role\":"
             "\"user\",\"content\":\"hi\"}]}", NULL, &r);
     assert_int_equal(r.status, 500);
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(an), 1);
-    gw_stop(f);
+    gwf_stop(f);
     free(ps);
     free(p1);
     free(p2);
@@ -1245,8 +1150,8 @@ static void test_count_tokens_forwarded(void **state)
                                    "messages: at least one message is "
                                    "required", 0));
     fu_push(fu, fu_anthropic_overloaded());
-    char *p = provider_yaml("claude", "anthropic", fu, "max_retries: 0");
-    fx_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 0");
+    gwf_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
                           " model: claude-sonnet-4-20250514}", "claude");
     static const char *const h[] = {
         "x-api-key: sk-client", "anthropic-version: 2024-10-22",
@@ -1256,10 +1161,10 @@ static void test_count_tokens_forwarded(void **state)
         "\"user\",\"content\":[{\"type\":\"document\",\"source\":{\"type\":"
         "\"text\",\"media_type\":\"text/plain\",\"data\":\"abc\"}}]}]}";
     tc_response_t r;
-    request(f, "POST", COUNT_TOKENS, body, h, &r);
+    gwf_request(f, "POST", COUNT_TOKENS, body, h, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    assert_string_equal(body_of(&r), answer);
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    assert_string_equal(gwf_body(&r), answer);
     tc_response_free(&r);
     fu_request_t *rq = fu_request(fu, 0);
     assert_string_equal(rq->method, "POST");
@@ -1273,20 +1178,20 @@ static void test_count_tokens_forwarded(void **state)
     assert_string_equal(rq->body, want);
     free(want);
     fu_request_free(rq);
-    assert_true(log_has(f, "\"input_tokens\":1234"));
+    assert_true(gwf_log_has(f, "\"input_tokens\":1234"));
     assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
 
     /* The upstream's errors, in Anthropic's shape with their status. */
-    request(f, "POST", COUNT_TOKENS, body, h, &r);
-    assert_error(&r, 400, "invalid_request_error");
-    assert_non_null(strstr(body_of(&r), "at least one message"));
+    gwf_request(f, "POST", COUNT_TOKENS, body, h, &r);
+    gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "at least one message"));
     tc_response_free(&r);
     /* Overloaded, with no other provider type to fall back to. */
-    request(f, "POST", COUNT_TOKENS, body, h, &r);
-    assert_error(&r, 529, "overloaded_error");
+    gwf_request(f, "POST", COUNT_TOKENS, body, h, &r);
+    gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     tc_response_free(&r);
     assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
-    gw_stop(f);
+    gwf_stop(f);
     free(p);
     fu_stop(fu);
 }
@@ -1301,48 +1206,48 @@ static void test_count_tokens_failover_and_estimate(void **state)
     fu_push(a1, fu_anthropic_overloaded());
     fu_push(a2, exact_json(200, "{\"input_tokens\":99}"));
     fu_push(a2, fu_anthropic_server_error());
-    char *p1 = provider_yaml("a1", "anthropic", a1, "max_retries: 0");
-    char *p2 = provider_yaml("a2", "anthropic", a2, "max_retries: 0");
-    char *p3 = provider_yaml("oa", "openai", oa, NULL);
+    char *p1 = gwf_provider_yaml("a1", "anthropic", a1, "max_retries: 0");
+    char *p2 = gwf_provider_yaml("a2", "anthropic", a2, "max_retries: 0");
+    char *p3 = gwf_provider_yaml("oa", "openai", oa, NULL);
     char *ps = tc_xasprintf("%s%s%s", p1, p2, p3);
-    fx_t *f = gw_start(ps, ", {model_prefix: gpt, provider: oa}",
+    gwf_t *f = gw_start(ps, ", {model_prefix: gpt, provider: oa}",
                        "a1\n  failover: {a1: [oa, a2]}");
     const char *body = "{\"model\":\"claude-x\",\"messages\":[{\"role\":"
                        "\"user\",\"content\":\"abcdefgh\"}]}";
     tc_response_t r;
-    request(f, "POST", COUNT_TOKENS, body, NULL, &r);
+    gwf_request(f, "POST", COUNT_TOKENS, body, NULL, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    assert_string_equal(body_of(&r), "{\"input_tokens\":99}");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    assert_string_equal(gwf_body(&r), "{\"input_tokens\":99}");
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(a1), 1);
     assert_int_equal(fu_requests_count(a2), 1);
     assert_int_equal(fu_requests_count(oa), 0);
-    assert_true(log_has(f, "\"provider\":\"a2\""));
+    assert_true(gwf_log_has(f, "\"provider\":\"a2\""));
     assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
 
     /* a1 overloaded again (its last script repeats), a2 fails: oa is
      * where the Messages request would go, so: the estimate. */
-    request(f, "POST", COUNT_TOKENS, body, NULL, &r);
+    gwf_request(f, "POST", COUNT_TOKENS, body, NULL, &r);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
+    cJSON *j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 2);
     cJSON_Delete(j);
     tc_response_free(&r);
-    assert_true(log_has(f, "count_tokens estimate"));
+    assert_true(gwf_log_has(f, "count_tokens estimate"));
 
     /* A model routed to the OpenAI-type provider: the estimate, never
      * forwarded. */
-    request(f, "POST", COUNT_TOKENS,
+    gwf_request(f, "POST", COUNT_TOKENS,
             "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
             "\"content\":\"abcdefghijkl\"}]}", NULL, &r);
     assert_int_equal(r.status, 200);
-    j = json_of(&r);
+    j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 3);
     cJSON_Delete(j);
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(oa), 0);
-    gw_stop(f);
+    gwf_stop(f);
     free(ps);
     free(p1);
     free(p2);
@@ -1382,35 +1287,11 @@ static void assert_sent(fu_t *fu, size_t i, const char *path,
     assert_string_equal(rq->path, path);
     cJSON *sent = cJSON_Parse(rq->body);
     assert_non_null(sent);
-    assert_string_equal(jstr(sent, "model"), model);
+    assert_string_equal(gwf_jstr(sent, "model"), model);
     cJSON_Delete(sent);
     if (want_body != NULL)
         assert_string_equal(rq->body, want_body);
     fu_request_free(rq);
-}
-
-/* An OpenAI client's stream: the text of its deltas, and every chunk
- * naming model (usage chunks included). */
-static char *oai_stream_text(const tc_response_t *r, const char *model)
-{
-    tc_sse_t s;
-    tc_bytes_t out = {0};
-    tc_bytes_append(&out, "", 0);
-    tc_sse_parse(body_of(r), r->body.n, &s);
-    assert_true(s.n >= 2);
-    assert_string_equal(s.data[s.n - 1], "[DONE]");
-    for (size_t i = 0; i + 1 < s.n; i++) {
-        cJSON *j = cJSON_Parse(s.data[i]);
-        if (j == NULL)
-            fail_msg("chunk is not JSON: %s", s.data[i]);
-        assert_string_equal(jstr(j, "model"), model);
-        cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
-        const char *t = jstr(cJSON_GetObjectItem(c0, "delta"), "content");
-        tc_bytes_append(&out, t, strlen(t));
-        cJSON_Delete(j);
-    }
-    tc_sse_free(&s);
-    return out.p;
 }
 
 /* Three fake upstreams behind providers named names[i] of types[i] (no
@@ -1420,14 +1301,14 @@ typedef struct trio {
     char *yaml;
 } trio_t;
 
-static fx_t *trio_start(trio_t *t, const char *const names[3],
+static gwf_t *trio_start(trio_t *t, const char *const names[3],
                         const char *const types[3], const char *rules,
                         const char *routing)
 {
     char *p[3];
     for (int i = 0; i < 3; i++) {
         t->fu[i] = fu_start();
-        p[i] = provider_yaml(names[i], types[i], t->fu[i], "max_retries: 0");
+        p[i] = gwf_provider_yaml(names[i], types[i], t->fu[i], "max_retries: 0");
     }
     t->yaml = tc_xasprintf("%s%s%s", p[0], p[1], p[2]);
     for (int i = 0; i < 3; i++)
@@ -1435,9 +1316,9 @@ static fx_t *trio_start(trio_t *t, const char *const names[3],
     return gw_start(t->yaml, rules, routing);
 }
 
-static void trio_stop(fx_t *f, trio_t *t)
+static void trio_stop(gwf_t *f, trio_t *t)
 {
-    gw_stop(f);
+    gwf_stop(f);
     free(t->yaml);
     for (int i = 0; i < 3; i++)
         fu_stop(t->fu[i]);
@@ -1455,7 +1336,7 @@ static void test_failover_models_openai_client(void **state)
     static const char *const types[] = {"openai", "openai-compatible",
                                         "anthropic"};
     trio_t t;
-    fx_t *f = trio_start(&t, names, types,
+    gwf_t *f = trio_start(&t, names, types,
                          ", {model_exact: fast, provider: oa1, model: gpt-4o}",
                          "oa1\n  failover: {oa1: [{provider: oa2, model: "
                          "backup-mini}, {provider: claude, model: "
@@ -1481,11 +1362,11 @@ static void test_failover_models_openai_client(void **state)
 
     /* Non-stream, passthrough hop: oa2 reads the client's bytes with its
      * own model; the rule's rewrite went to oa1 only. */
-    request(f, "POST", CHAT, body, NULL, &r);
+    gwf_request(f, "POST", CHAT, body, NULL, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    cJSON *j = json_of(&r);
-    assert_string_equal(jstr(j, "model"), "backup-mini-0613");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "model"), "backup-mini-0613");
     cJSON_Delete(j);
     tc_response_free(&r);
     char *want = with_model(body, "fast", "gpt-4o", false);
@@ -1497,12 +1378,15 @@ static void test_failover_models_openai_client(void **state)
     static const char *const log1[] = {
         "\"model\":\"fast\"", "\"provider\":\"oa2\"",
         "\"served_model\":\"backup-mini\"", "\"stream\":0", NULL};
-    assert_true(log_has_all(f, log1));
+    assert_true(gwf_log_has_all(f, log1));
 
     /* Streamed, passthrough hop: the same bytes plus the usage request. */
-    request(f, "POST", CHAT, sbody, NULL, &r);
+    gwf_request(f, "POST", CHAT, sbody, NULL, &r);
     assert_int_equal(r.status, 200);
-    char *text = oai_stream_text(&r, "backup-mini-0613");
+    bool done, error;
+    char *text = gwf_oai_stream_text(&r, "backup-mini-0613", &done, &error);
+    assert_true(done);
+    assert_false(error);
     assert_string_equal(text, "streamed backup");
     free(text);
     tc_response_free(&r);
@@ -1512,29 +1396,30 @@ static void test_failover_models_openai_client(void **state)
     static const char *const log2[] = {
         "\"provider\":\"oa2\"", "\"served_model\":\"backup-mini\"",
         "\"stream\":1", "\"output_tokens\":7", NULL};
-    assert_true(log_has_all(f, log2));
+    assert_true(gwf_log_has_all(f, log2));
 
     /* oa2 down too: claude gets a Messages request for its model. */
-    request(f, "POST", CHAT, body, NULL, &r);
+    gwf_request(f, "POST", CHAT, body, NULL, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "model"), "claude-haiku-4-5-20251001");
-    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(
-        cJSON_GetObjectItem(j, "choices"), 0), "message");
-    assert_string_equal(jstr(m, "content"), "from claude");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "model"), "claude-haiku-4-5-20251001");
+    assert_string_equal(gwf_oai_content(j), "from claude");
     cJSON_Delete(j);
     tc_response_free(&r);
     assert_sent(c, 0, "/v1/messages", "claude-haiku-4-5", NULL);
     static const char *const log3[] = {
         "\"model\":\"fast\"", "\"provider\":\"claude\"",
         "\"served_model\":\"claude-haiku-4-5\"", "\"stream\":0", NULL};
-    assert_true(log_has_all(f, log3));
+    assert_true(gwf_log_has_all(f, log3));
 
     /* Streamed, translated hop. */
-    request(f, "POST", CHAT, sbody, NULL, &r);
+    gwf_request(f, "POST", CHAT, sbody, NULL, &r);
     assert_int_equal(r.status, 200);
-    text = oai_stream_text(&r, "claude-haiku-4-5-20251001");
+    text = gwf_oai_stream_text(&r, "claude-haiku-4-5-20251001", &done,
+                               &error);
+    assert_true(done);
+    assert_false(error);
     assert_string_equal(text, "claude streams");
     free(text);
     tc_response_free(&r);
@@ -1542,7 +1427,7 @@ static void test_failover_models_openai_client(void **state)
     static const char *const log4[] = {
         "\"provider\":\"claude\"", "\"served_model\":\"claude-haiku-4-5\"",
         "\"stream\":1", NULL};
-    assert_true(log_has_all(f, log4));
+    assert_true(gwf_log_has_all(f, log4));
     assert_int_equal(fu_requests_count(a), 4);
     assert_int_equal(fu_requests_count(b), 4);
     assert_int_equal(fu_requests_count(c), 2);
@@ -1561,7 +1446,7 @@ static void test_failover_models_anthropic_client(void **state)
     static const char *const types[] = {"anthropic", "anthropic",
                                         "openai-compatible"};
     trio_t t;
-    fx_t *f = trio_start(&t, names, types,
+    gwf_t *f = trio_start(&t, names, types,
                          ", {model_exact: fast, provider: an1, model: "
                          "claude-sonnet-4}",
                          "an1\n  failover: {an1: [an2, {provider: an2, "
@@ -1579,9 +1464,9 @@ static void test_failover_models_anthropic_client(void **state)
      * then its entry's model: each time the client's bytes otherwise. */
     post(f, body, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    cJSON *j = json_of(&r);
-    assert_string_equal(jstr(j, "model"), "claude-small-1");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "model"), "claude-small-1");
     cJSON_Delete(j);
     tc_response_free(&r);
     char *want = with_model(body, "fast", "claude-sonnet-4", false);
@@ -1594,7 +1479,7 @@ static void test_failover_models_anthropic_client(void **state)
     static const char *const log1[] = {
         "\"provider\":\"an2\"", "\"served_model\":\"claude-small\"",
         "\"stream\":0", NULL};
-    assert_true(log_has_all(f, log1));
+    assert_true(gwf_log_has_all(f, log1));
     free(body);
 
     /* Streamed: the passthrough hop relays an2's events. */
@@ -1607,11 +1492,11 @@ static void test_failover_models_anthropic_client(void **state)
     post(f, body, &r);
     assert_int_equal(r.status, 200);
     ev_list_t l;
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     events_drop_pings(&l);
     assert_sequence(&l);
     assert_string_equal(
-        jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
+        gwf_jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
         "claude-small-1");
     char *text = events_text(&l, false);
     assert_string_equal(text, "small stream");
@@ -1631,11 +1516,11 @@ static void test_failover_models_anthropic_client(void **state)
                    .nparts = 2, .usage_chunk = true}));
     post(f, body, &r);
     assert_int_equal(r.status, 200);
-    events_parse(body_of(&r), &l);
+    events_parse(gwf_body(&r), &l);
     events_drop_pings(&l);
     assert_sequence(&l);
     assert_string_equal(
-        jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
+        gwf_jstr(cJSON_GetObjectItem(l.data[0], "message"), "model"),
         "gpt-4o-mini-2024");
     text = events_text(&l, false);
     assert_string_equal(text, "oa streams");
@@ -1646,7 +1531,7 @@ static void test_failover_models_anthropic_client(void **state)
     static const char *const log2[] = {
         "\"provider\":\"oa\"", "\"served_model\":\"gpt-4o-mini\"",
         "\"stream\":1", NULL};
-    assert_true(log_has_all(f, log2));
+    assert_true(gwf_log_has_all(f, log2));
     free(body);
     fu_reset(c);
     fu_push(c, fu_openai_chat(&(fu_llm_opts_t){.model = "gpt-4o-mini-2024",
@@ -1654,8 +1539,8 @@ static void test_failover_models_anthropic_client(void **state)
     body = body_for("fast", false, false);
     post(f, body, &r);
     assert_int_equal(r.status, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "model"), "gpt-4o-mini-2024");
+    j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "model"), "gpt-4o-mini-2024");
     cJSON_Delete(j);
     tc_response_free(&r);
     assert_sent(c, 0, "/v1/chat/completions", "gpt-4o-mini", NULL);
@@ -1668,10 +1553,10 @@ static void test_failover_models_anthropic_client(void **state)
     fu_push(b, exact_json(200, "{\"input_tokens\":42}"));
     const char *cbody = "{\"model\":\"fast\",\"messages\":[{\"role\":\"user\","
                         "\"content\":\"abcd\"}]}";
-    request(f, "POST", COUNT_TOKENS, cbody, NULL, &r);
+    gwf_request(f, "POST", COUNT_TOKENS, cbody, NULL, &r);
     if (r.status != 200)
-        fail_msg("HTTP %ld: %s", r.status, body_of(&r));
-    assert_string_equal(body_of(&r), "{\"input_tokens\":42}");
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    assert_string_equal(gwf_body(&r), "{\"input_tokens\":42}");
     tc_response_free(&r);
     assert_sent(b, 0, "/v1/messages/count_tokens", "fast", cbody);
     want = with_model(cbody, "fast", "claude-small", false);
@@ -1690,27 +1575,23 @@ static void test_default_apps(void **state)
         "  - {name: mock, type: mock}\n"
         "routing: {default_provider: mock}\n"
         "logging: {level: error}\n";
-    pg_gateway_t *gw = pg_gateway_new();
-    assert_int_equal(pg_gateway_set_config_yaml(gw, yaml, strlen(yaml)), PG_OK);
-    assert_int_equal(pg_gateway_start(gw), PG_OK);
-    fx_t f = {.gw = gw, .port = pg_gateway_port(gw)};
+    gwf_t *f = gwf_start_yaml(yaml);
     tc_response_t r;
     char *b = body_for("anything", false, false);
-    post(&f, b, &r);
+    post(f, b, &r);
     free(b);
     assert_int_equal(r.status, 200);
-    cJSON *j = json_of(&r);
-    assert_string_equal(jstr(j, "type"), "message");
+    cJSON *j = gwf_json(&r);
+    assert_string_equal(gwf_jstr(j, "type"), "message");
     cJSON_Delete(j);
     tc_response_free(&r);
-    request(&f, "POST", "/openai/v1/chat/completions",
+    gwf_request(f, "POST", "/openai/v1/chat/completions",
             "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
             NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(body_of(&r), "chat.completion"));
+    assert_non_null(strstr(gwf_body(&r), "chat.completion"));
     tc_response_free(&r);
-    assert_int_equal(pg_gateway_shutdown(gw, 10000), PG_OK);
-    pg_gateway_free(gw);
+    gwf_stop(f);
 }
 
 int main(void)
