@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "gw_fixture.h"
 #include "polyglot/polyglot.h"
 #include "test_client.h"
 
@@ -80,56 +81,13 @@ static char *cfg_build(const cfg_opts_t *o)
 
 /* ---- fixture -------------------------------------------------------------- */
 
-typedef struct fx {
-    pg_gateway_t *gw;
-    int port;
-    tc_log_t log;
-} fx_t;
-
-static fx_t *fx_new(const char *yaml)
-{
-    fx_t *f = tc_xmalloc(sizeof(*f));
-    memset(f, 0, sizeof(*f));
-    tc_log_init(&f->log);
-    f->gw = pg_gateway_new();
-    assert_non_null(f->gw);
-    assert_int_equal(pg_gateway_set_config_yaml(f->gw, yaml, strlen(yaml)),
-                     PG_OK);
-    assert_int_equal(pg_gateway_set_listen(f->gw, "127.0.0.1", 0), PG_OK);
-    assert_int_equal(pg_gateway_set_log_sink(f->gw, tc_log_sink, &f->log),
-                     PG_OK);
-    return f;
-}
-
-static void fx_start_gw(fx_t *f)
-{
-    int rc = pg_gateway_start(f->gw);
-    if (rc != PG_OK)
-        fail_msg("pg_gateway_start: %s: %s", pg_err_name(rc),
-                 pg_gateway_last_error(f->gw));
-    f->port = pg_gateway_port(f->gw);
-    assert_true(f->port > 0);
-}
-
-static fx_t *fx_start(const cfg_opts_t *o)
+/* A started gateway (tests/support/gw_fixture) on the config of o. */
+static gwf_t *fx_start(const cfg_opts_t *o)
 {
     char *yaml = cfg_build(o);
-    fx_t *f = fx_new(yaml);
+    gwf_t *f = gwf_start_yaml(yaml);
     free(yaml);
-    fx_start_gw(f);
     return f;
-}
-
-static void fx_free(fx_t *f)
-{
-    pg_gateway_free(f->gw);
-    tc_log_destroy(&f->log);
-    free(f);
-}
-
-static char *fx_url(const fx_t *f, const char *path)
-{
-    return tc_url(f->port, path);
 }
 
 /* ---- request helpers -------------------------------------------------------- */
@@ -191,37 +149,12 @@ static double jnum(const cJSON *o, const char *key)
     return v->valuedouble;
 }
 
-/* Checks an OpenAI-shaped error: status, the four keys, and returns the
- * parsed body for more checks (caller deletes). */
-static cJSON *assert_openai_error(const tc_response_t *r, long status)
+static void post_chat(gwf_t *f, const char *body, tc_response_t *r)
 {
-    if (r->status != status)
-        fail_msg("want HTTP %ld, got %ld: %s", status, r->status,
-                 r->body.p ? r->body.p : "");
-    cJSON *j = parse_json_or_fail("error body", r->body.p ? r->body.p : "");
-    cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (!cJSON_IsObject(e))
-        fail_msg("no error object: %s", r->body.p);
-    assert_non_null(jstr(e, "message"));
-    assert_true(strlen(jstr(e, "message")) > 0);
-    assert_non_null(jstr(e, "type"));
-    if (!cJSON_HasObjectItem(e, "param") || !cJSON_HasObjectItem(e, "code"))
-        fail_msg("error lacks param/code keys: %s", r->body.p);
-    char *ct = tc_response_header(r, "Content-Type");
-    if (ct == NULL || strstr(ct, "application/json") == NULL)
-        fail_msg("error Content-Type is %s", ct ? ct : "(missing)");
-    free(ct);
-    return j;
-}
-
-static void post_chat(const fx_t *f, const char *body, tc_response_t *r)
-{
-    char *url = fx_url(f, CHAT_PATH);
-    memset(r, 0, sizeof(*r));
-    CURLcode rc = tc_request("POST", url, body, NULL, r);
+    CURLcode rc = gwf_request(f, "POST", CHAT_PATH, body, NULL, r);
     if (rc != CURLE_OK)
-        fail_msg("POST %s: %s (%s)", url, curl_easy_strerror(rc), r->curl_err);
-    free(url);
+        fail_msg("POST %s: %s (%s)", CHAT_PATH, curl_easy_strerror(rc),
+                 r->curl_err);
 }
 
 /* ---- stream checking --------------------------------------------------------- */
@@ -313,7 +246,7 @@ static void check_stream(const char *body, size_t len, stream_result_t *out)
 static void test_chat_nonstream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *body = chat_body("mock-echo", "hello there brave world", false,
                            false);
     tc_response_t r;
@@ -346,13 +279,13 @@ static void test_chat_nonstream(void **state)
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_chat_default_model_and_alias(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     /* No model: the app's default_model answers. */
     char *body = chat_body(NULL, "defaulted", false, false);
     tc_response_t r;
@@ -375,13 +308,13 @@ static void test_chat_default_model_and_alias(void **state)
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_chat_max_tokens_length(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     const char *body = "{\"model\":\"mock-echo\",\"max_tokens\":2,\"messages\":"
                        "[{\"role\":\"user\",\"content\":\"one two three four\"}]}";
     tc_response_t r;
@@ -401,13 +334,13 @@ static void test_chat_max_tokens_length(void **state)
                                "completion_tokens"), 2);
     cJSON_Delete(j);
     tc_response_free(&r);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_chat_stream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.chunks = 4});
+    gwf_t *f = fx_start(&(cfg_opts_t){.chunks = 4});
     const char *text = "streaming is a sequence of small pieces";
     /* With include_usage. */
     char *body = chat_body("mock-echo", text, true, true);
@@ -447,7 +380,7 @@ static void test_chat_stream(void **state)
     stream_result_free(&s);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 /* ---- tests: connection handling ------------------------------------------------ */
@@ -455,9 +388,9 @@ static void test_chat_stream(void **state)
 static void test_keepalive_reuse(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     CURL *h = curl_easy_init();
-    char *url = fx_url(f, CHAT_PATH);
+    char *url = gwf_url(f, CHAT_PATH);
     char *b1 = chat_body("mock-echo", "first", false, false);
     char *b2 = chat_body("mock-echo", "second", true, false);
     tc_response_t r1 = {0}, r2 = {0}, r3 = {0};
@@ -479,25 +412,17 @@ static void test_keepalive_reuse(void **state)
     free(b2);
     free(url);
     curl_easy_cleanup(h);
-    fx_free(f);
-}
-
-static char *raw_post(const char *path, const char *body, const char *extra)
-{
-    return tc_xasprintf("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        "Content-Type: application/json\r\n"
-                        "Content-Length: %zu\r\n%s\r\n%s",
-                        path, strlen(body), extra ? extra : "", body);
+    gwf_free(f);
 }
 
 static void test_pipelining(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 2});
+    gwf_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 2});
     char *b1 = chat_body("mock-echo", "pipelined number one", false, false);
     char *b2 = chat_body("mock-echo", "pipelined number two", false, false);
-    char *r1 = raw_post(CHAT_PATH, b1, "X-Request-ID: pipe-1\r\n");
-    char *r2 = raw_post(CHAT_PATH, b2, "X-Request-ID: pipe-2\r\n");
+    char *r1 = tc_raw_post_text(CHAT_PATH, b1, "X-Request-ID: pipe-1\r\n");
+    char *r2 = tc_raw_post_text(CHAT_PATH, b2, "X-Request-ID: pipe-2\r\n");
     char *both = tc_xasprintf("%s%s", r1, r2);
     int fd = tc_raw_connect(f->port);
     assert_true(fd >= 0);
@@ -532,20 +457,20 @@ static void test_pipelining(void **state)
     free(r2);
     free(b1);
     free(b2);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_413_body_too_big(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     char big[2048];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     char *body = chat_body("mock-echo", big, false, false);
     tc_response_t r;
     post_chat(f, body, &r);
-    cJSON *j = assert_openai_error(&r, 413);
+    cJSON *j = gwf_assert_openai_error(&r, 413, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
@@ -560,38 +485,38 @@ static void test_413_body_too_big(void **state)
                  r.body.p);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_431_headers_too_big(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *val = tc_xmalloc(5001);
     memset(val, 'h', 5000);
     val[5000] = '\0';
     char *hdr = tc_xasprintf("X-Big: %s", val);
     const char *const hdrs[] = {hdr, NULL};
-    char *url = fx_url(f, CHAT_PATH);
+    char *url = gwf_url(f, CHAT_PATH);
     char *body = chat_body("mock-echo", "x", false, false);
     tc_response_t r = {0};
     CURLcode rc = tc_request("POST", url, body, hdrs, &r);
     if (rc != CURLE_OK)
         fail_msg("curl: %s (%s)", curl_easy_strerror(rc), r.curl_err);
-    cJSON *j = assert_openai_error(&r, 431);
+    cJSON *j = gwf_assert_openai_error(&r, 431, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
     free(url);
     free(hdr);
     free(val);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_408_header_timeout(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     int fd = tc_raw_connect(f->port);
     assert_true(fd >= 0);
     const char *partial = "POST " CHAT_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -615,13 +540,13 @@ static void test_408_header_timeout(void **state)
     tc_http_msg_free(&m);
     tc_bytes_free(&in);
     close(fd);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_garbage_then_new_connection(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     int fd = tc_raw_connect(f->port);
     assert_true(fd >= 0);
     const char garbage[] = "\x16\x03\x01\x02\x00GARBAGE \x01\x02 NOT HTTP\r\n\r\n";
@@ -652,7 +577,7 @@ static void test_garbage_then_new_connection(void **state)
     assert_non_null(strstr(r.body.p, "still alive"));
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 /* ---- tests: errors -------------------------------------------------------------- */
@@ -660,33 +585,33 @@ static void test_garbage_then_new_connection(void **state)
 static void test_404_unknown_route(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = fx_url(f, "/nowhere/v1/chat/completions");
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = gwf_url(f, "/nowhere/v1/chat/completions");
     tc_response_t r = {0};
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
-    cJSON *j = assert_openai_error(&r, 404);
+    cJSON *j = gwf_assert_openai_error(&r, 404, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
     free(url);
     /* An unknown endpoint under a known app is a 404 too. */
-    url = fx_url(f, "/openai/v1/nothing-here");
+    url = gwf_url(f, "/openai/v1/nothing-here");
     memset(&r, 0, sizeof(r));
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
-    j = assert_openai_error(&r, 404);
+    j = gwf_assert_openai_error(&r, 404, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_404_model_not_found(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.no_default_provider = true});
+    gwf_t *f = fx_start(&(cfg_opts_t){.no_default_provider = true});
     char *body = chat_body("gpt-nonexistent", "hi", false, false);
     tc_response_t r;
     post_chat(f, body, &r);
-    cJSON *j = assert_openai_error(&r, 404);
+    cJSON *j = gwf_assert_openai_error(&r, 404, NULL);
     assert_jstr(cJSON_GetObjectItem(j, "error"), "code", "model_not_found");
     cJSON_Delete(j);
     tc_response_free(&r);
@@ -697,39 +622,39 @@ static void test_404_model_not_found(void **state)
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_400_invalid_json(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     tc_response_t r;
     post_chat(f, "{\"model\": \"mock-echo\", \"messages\": [", &r);
-    cJSON *j = assert_openai_error(&r, 400);
+    cJSON *j = gwf_assert_openai_error(&r, 400, NULL);
     cJSON *e = cJSON_GetObjectItem(j, "error");
     assert_jstr(e, "type", "invalid_request_error");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(e, "param")));
     cJSON_Delete(j);
     tc_response_free(&r);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_400_missing_model(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *body = chat_body(NULL, "no model here", false, false);
-    char *url = fx_url(f, "/bare/v1/chat/completions");
+    char *url = gwf_url(f, "/bare/v1/chat/completions");
     tc_response_t r = {0};
     assert_int_equal(tc_request("POST", url, body, NULL, &r), CURLE_OK);
-    cJSON *j = assert_openai_error(&r, 400);
+    cJSON *j = gwf_assert_openai_error(&r, 400, NULL);
     assert_jstr(cJSON_GetObjectItem(j, "error"), "param", "model");
     cJSON_Delete(j);
     tc_response_free(&r);
     free(url);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 /* ---- tests: concurrency and shutdown ------------------------------------------- */
@@ -739,7 +664,7 @@ static void test_400_missing_model(void **state)
 static void test_200_concurrent_streams(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 5, .chunks = 8,
+    gwf_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 5, .chunks = 8,
                                      .workers = 2});
     CURLM *multi = curl_multi_init();
     CURL *h[NSTREAMS];
@@ -747,7 +672,7 @@ static void test_200_concurrent_streams(void **state)
     struct curl_slist *hdrs[NSTREAMS];
     char *bodies[NSTREAMS];
     char *texts[NSTREAMS];
-    char *url = fx_url(f, CHAT_PATH);
+    char *url = gwf_url(f, CHAT_PATH);
     assert_non_null(r);
     for (int i = 0; i < NSTREAMS; i++) {
         texts[i] = tc_xasprintf("stream %d says hello to number %d", i,
@@ -797,7 +722,7 @@ static void test_200_concurrent_streams(void **state)
     curl_multi_cleanup(multi);
     free(r);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 typedef struct slow_client {
@@ -848,9 +773,9 @@ static void *slow_client_main(void *arg)
 static void test_graceful_shutdown_drains_stream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 50, .chunks = 8});
+    gwf_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 50, .chunks = 8});
     const char *text = "one two three four five six seven eight";
-    char *url = fx_url(f, CHAT_PATH);
+    char *url = gwf_url(f, CHAT_PATH);
     char *body = chat_body("mock-echo", text, true, false);
     slow_client_t c = {.url = url, .body = body};
     pthread_mutex_init(&c.mu, NULL);
@@ -892,7 +817,7 @@ static void test_graceful_shutdown_drains_stream(void **state)
     pthread_cond_destroy(&c.cv);
     free(body);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 /* ---- tests: models, tools, ids, logs ----------------------------------------- */
@@ -900,8 +825,8 @@ static void test_graceful_shutdown_drains_stream(void **state)
 static void test_models_list(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = fx_url(f, "/openai/v1/models");
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = gwf_url(f, "/openai/v1/models");
     tc_response_t r = {0};
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
     if (r.status != 200)
@@ -927,7 +852,7 @@ static void test_models_list(void **state)
     free(url);
 
     /* /health answers too. */
-    url = fx_url(f, "/health");
+    url = gwf_url(f, "/health");
     memset(&r, 0, sizeof(r));
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
     assert_int_equal(r.status, 200);
@@ -936,7 +861,7 @@ static void test_models_list(void **state)
     cJSON_Delete(j);
     tc_response_free(&r);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static char *tool_body(bool stream)
@@ -967,7 +892,7 @@ static void check_tool_args(const char *args)
 static void test_tool_call_nonstream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.max_body = "64KiB"});
+    gwf_t *f = fx_start(&(cfg_opts_t){.max_body = "64KiB"});
     char *body = tool_body(false);
     tc_response_t r;
     post_chat(f, body, &r);
@@ -991,13 +916,13 @@ static void test_tool_call_nonstream(void **state)
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_tool_call_stream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.max_body = "64KiB"});
+    gwf_t *f = fx_start(&(cfg_opts_t){.max_body = "64KiB"});
     char *body = tool_body(true);
     tc_response_t r;
     post_chat(f, body, &r);
@@ -1055,14 +980,14 @@ static void test_tool_call_stream(void **state)
     tc_sse_free(&sse);
     tc_response_free(&r);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_request_id(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = fx_url(f, "/openai/v1/models");
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = gwf_url(f, "/openai/v1/models");
     const char *const mine[] = {"X-Request-ID: client-id-42.a_b:c", NULL};
     tc_response_t r = {0};
     assert_int_equal(tc_request("GET", url, NULL, mine, &r), CURLE_OK);
@@ -1113,7 +1038,7 @@ static void test_request_id(void **state)
 
     /* Errors carry it too. */
     free(url);
-    url = fx_url(f, "/nowhere");
+    url = gwf_url(f, "/nowhere");
     memset(&r, 0, sizeof(r));
     const char *const err_id[] = {"X-Request-ID: err-id-1", NULL};
     assert_int_equal(tc_request("GET", url, NULL, err_id, &r), CURLE_OK);
@@ -1127,33 +1052,21 @@ static void test_request_id(void **state)
     free(gen1);
     free(gen2);
     free(url);
-    fx_free(f);
-}
-
-/* Waits up to 3 s for a log line holding every needle. */
-static char *wait_log(tc_log_t *l, const char *const *needles)
-{
-    for (int i = 0; i < 300; i++) {
-        char *line = tc_log_find(l, needles);
-        if (line != NULL)
-            return line;
-        usleep(10000);
-    }
-    return NULL;
+    gwf_free(f);
 }
 
 static void test_access_log(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = fx_url(f, CHAT_PATH);
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = gwf_url(f, CHAT_PATH);
     char *body = chat_body("mock-echo", "log me please", false, false);
     const char *const hdrs[] = {"X-Request-ID: log-test-1", NULL};
     tc_response_t r = {0};
     assert_int_equal(tc_request("POST", url, body, hdrs, &r), CURLE_OK);
     assert_int_equal(r.status, 200);
     const char *const needles[] = {"\"request_id\":\"log-test-1\"", NULL};
-    char *line = wait_log(&f->log, needles);
+    char *line = gwf_log_wait(f, needles);
     if (line == NULL)
         fail_msg("no access log line for log-test-1");
     cJSON *j = parse_json_or_fail("log line", line);
@@ -1179,11 +1092,11 @@ static void test_access_log(void **state)
     memset(&r, 0, sizeof(r));
     const char *const h404[] = {"X-Request-ID: log-test-404", NULL};
     free(url);
-    url = fx_url(f, "/nowhere");
+    url = gwf_url(f, "/nowhere");
     assert_int_equal(tc_request("GET", url, NULL, h404, &r), CURLE_OK);
     const char *const n404[] = {"\"request_id\":\"log-test-404\"",
                                 "\"status\":404", NULL};
-    line = wait_log(&f->log, n404);
+    line = gwf_log_wait(f, n404);
     if (line == NULL)
         fail_msg("no access log line with status 404");
     free(line);
@@ -1196,7 +1109,7 @@ static void test_access_log(void **state)
         fail_msg("a log line contains the provider api_key");
     free(body);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 /* ---- tests: config and lifecycle -------------------------------------------- */
@@ -1235,7 +1148,7 @@ static void test_config_errors(void **state)
         "providers:\n  - {name: mock, type: mock}\n"
         "routing: {default_provider: mock}\n"
         "apps:\n  - {name: a, fronddoor: openai, path: /a}\n";
-    fx_t *f = fx_new(typo);
+    gwf_t *f = gwf_new(typo);
     assert_int_equal(pg_gateway_start(f->gw), PG_ECONFIG);
     const char *err = pg_gateway_last_error(f->gw);
     if (strstr(err, "apps[0].fronddoor") == NULL ||
@@ -1245,7 +1158,7 @@ static void test_config_errors(void **state)
     assert_int_equal(pg_gateway_port(f->gw), -1);
     /* Nothing was bound, and the failure was logged. */
     assert_true(tc_log_contains(&f->log, "fronddoor"));
-    fx_free(f);
+    gwf_free(f);
 
     /* Four independent problems: check_config reports each one. */
     const char *bad =
@@ -1255,7 +1168,7 @@ static void test_config_errors(void **state)
         "routing: {default_provider: mock}\n"
         "apps:\n  - {name: a, frontdoor: openai, path: /a, colour: blue}\n"
         "logging: {level: loud}\n";
-    f = fx_new(bad);
+    f = gwf_new(bad);
     diags_t d = {0};
     assert_int_equal(pg_gateway_check_config(f->gw, on_diag, &d), PG_ECONFIG);
     if (d.n != 4 || !diags_have(&d, "server.port") ||
@@ -1268,7 +1181,7 @@ static void test_config_errors(void **state)
     assert_true(strlen(pg_gateway_last_error(f->gw)) > 0);
     /* check without a callback still fails the same way. */
     assert_int_equal(pg_gateway_check_config(f->gw, NULL, NULL), PG_ECONFIG);
-    fx_free(f);
+    gwf_free(f);
 
     /* Unknown provider type, and a rule naming a missing provider. */
     const char *refs =
@@ -1277,7 +1190,7 @@ static void test_config_errors(void **state)
         "routing: {rules: [{model_prefix: x, provider: ghost}],"
         " default_provider: p}\n"
         "apps:\n  - {name: a, frontdoor: openai, path: /a}\n";
-    f = fx_new(refs);
+    f = gwf_new(refs);
     memset(&d, 0, sizeof(d));
     assert_int_equal(pg_gateway_check_config(f->gw, on_diag, &d), PG_ECONFIG);
     if (!diags_have(&d, "providers[0].type") ||
@@ -1285,15 +1198,15 @@ static void test_config_errors(void **state)
         fail_msg("want providers[0].type and routing.rules[0].provider, "
                  "got %d: %s | %s | %s", d.n, d.paths[0], d.paths[1],
                  d.paths[2]);
-    fx_free(f);
+    gwf_free(f);
 
     /* A good config checks clean and reports nothing. */
     char *good = cfg_build(&(cfg_opts_t){0});
-    f = fx_new(good);
+    f = gwf_new(good);
     memset(&d, 0, sizeof(d));
     assert_int_equal(pg_gateway_check_config(f->gw, on_diag, &d), PG_OK);
     assert_int_equal(d.n, 0);
-    fx_free(f);
+    gwf_free(f);
     free(good);
 }
 
@@ -1315,7 +1228,7 @@ static const struct pg_provider_vtable fixed_vtable = {
 static void test_setters_busy_after_start(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     const char *y = "server: {port: 0}\n";
     uv_loop_t loop;
     assert_int_equal(pg_gateway_set_config_yaml(f->gw, y, strlen(y)), PG_EBUSY);
@@ -1331,13 +1244,13 @@ static void test_setters_busy_after_start(void **state)
                      PG_EBUSY);
     assert_true(pg_gateway_start(f->gw) < 0);
     /* It still serves. */
-    char *url = fx_url(f, "/health");
+    char *url = gwf_url(f, "/health");
     tc_response_t r = {0};
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 
     /* Before start, bad values are refused. */
     pg_gateway_t *gw = pg_gateway_new();
@@ -1494,7 +1407,7 @@ static void test_register_provider(void **state)
                            "    type: fixed-text\n"
                            "    options: {text: from the test provider}\n",
         .extra_rules = ", {model_prefix: custom, provider: custom}"});
-    fx_t *f = fx_new(yaml);
+    gwf_t *f = gwf_new(yaml);
     free(yaml);
     /* Registration checks: a taken type, a wrong ABI. */
     struct pg_provider_vtable bad_abi = fixed_vtable;
@@ -1508,7 +1421,7 @@ static void test_register_provider(void **state)
     assert_int_equal(pg_gateway_register_provider(f->gw, &fixed_vtable), PG_OK);
     assert_int_equal(pg_gateway_register_provider(f->gw, &fixed_vtable),
                      PG_EEXIST);
-    fx_start_gw(f);
+    gwf_start(f);
     assert_true(atomic_load(&fixed_live) >= 1);
 
     char *body = chat_body("custom-model-1", "anything", false, false);
@@ -1543,7 +1456,7 @@ static void test_register_provider(void **state)
     /* The provider's error reaches the client in OpenAI's shape. */
     body = chat_body("custom-model-1", "please fail", false, false);
     post_chat(f, body, &r);
-    j = assert_openai_error(&r, 503);
+    j = gwf_assert_openai_error(&r, 503, NULL);
     assert_non_null(strstr(jstr(cJSON_GetObjectItem(j, "error"), "message"),
                            "fixed-text is down"));
     cJSON_Delete(j);
@@ -1559,7 +1472,7 @@ static void test_register_provider(void **state)
     free(body);
 
     assert_int_equal(atomic_load(&fixed_calls), 3);
-    fx_free(f);
+    gwf_free(f);
     assert_int_equal(atomic_load(&fixed_live), 0);
 }
 
@@ -1606,13 +1519,13 @@ static void test_host_loop(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     char *yaml = cfg_build(&(cfg_opts_t){0});
-    fx_t *f = fx_new(yaml);
+    gwf_t *f = gwf_new(yaml);
     free(yaml);
     assert_int_equal(pg_gateway_set_loop(f->gw, &loop), PG_OK);
-    fx_start_gw(f);
+    gwf_start(f);
 
     host_ctx_t c = {.gw = f->gw, .shutdown_rc = 12345};
-    c.url = fx_url(f, CHAT_PATH);
+    c.url = gwf_url(f, CHAT_PATH);
     c.body = chat_body("mock-echo", "hosted on your loop", false, false);
     assert_int_equal(uv_async_init(&loop, &c.async, on_host_async), 0);
     /* An unref'd watchdog: it never keeps the loop alive by itself. */
@@ -1637,7 +1550,7 @@ static void test_host_loop(void **state)
     cJSON_Delete(j);
     /* Every handle the gateway put on the loop is closed. */
     assert_int_equal(uv_loop_close(&loop), 0);
-    fx_free(f);
+    gwf_free(f);
     tc_response_free(&c.resp);
     free(c.url);
     free(c.body);
@@ -1648,11 +1561,11 @@ static void test_host_loop(void **state)
 static void test_405_wrong_method(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = fx_url(f, CHAT_PATH);
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
+    char *url = gwf_url(f, CHAT_PATH);
     tc_response_t r = {0};
     assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
-    cJSON *j = assert_openai_error(&r, 405);
+    cJSON *j = gwf_assert_openai_error(&r, 405, NULL);
     cJSON_Delete(j);
     char *allow = tc_response_header(&r, "Allow");
     assert_non_null(allow);
@@ -1660,15 +1573,15 @@ static void test_405_wrong_method(void **state)
     free(allow);
     tc_response_free(&r);
     free(url);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_expect_continue_and_chunked_body(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){0});
+    gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *body = chat_body("mock-echo", "continue please", false, false);
-    char *url = fx_url(f, CHAT_PATH);
+    char *url = gwf_url(f, CHAT_PATH);
     const char *const cont[] = {"Expect: 100-continue", NULL};
     tc_response_t r = {0};
     assert_int_equal(tc_request("POST", url, body, cont, &r), CURLE_OK);
@@ -1706,13 +1619,13 @@ static void test_expect_continue_and_chunked_body(void **state)
     close(fd);
     free(req);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_idle_timeout_closes(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.idle_timeout = "300ms"});
+    gwf_t *f = fx_start(&(cfg_opts_t){.idle_timeout = "300ms"});
     int fd = tc_raw_connect(f->port);
     assert_true(fd >= 0);
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -1726,20 +1639,18 @@ static void test_idle_timeout_closes(void **state)
         fail_msg("keep-alive connection still open after its idle timeout");
     tc_bytes_free(&in);
     close(fd);
-    fx_free(f);
+    gwf_free(f);
 }
 
 static void test_client_abort_mid_stream(void **state)
 {
     (void)state;
-    fx_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 50, .chunks = 16});
+    gwf_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 50, .chunks = 16});
     char *body = chat_body("mock-echo",
                            "a b c d e f g h i j k l m n o p q r s t u v w x",
                            true, false);
-    char *req = raw_post(CHAT_PATH, body, "X-Request-ID: abort-1\r\n");
-    int fd = tc_raw_connect(f->port);
+    int fd = tc_raw_post(f->port, CHAT_PATH, body, "X-Request-ID: abort-1\r\n");
     assert_true(fd >= 0);
-    assert_int_equal(tc_raw_send(fd, req, strlen(req)), 0);
     tc_bytes_t in = {0};
     bool closed = false;
     /* Read until the stream has started, then hang up. */
@@ -1751,7 +1662,7 @@ static void test_client_abort_mid_stream(void **state)
     assert_null(strstr(in.p, "[DONE]"));
     close(fd);
     const char *const needles[] = {"\"request_id\":\"abort-1\"", NULL};
-    char *line = wait_log(&f->log, needles);
+    char *line = gwf_log_wait(f, needles);
     if (line == NULL)
         fail_msg("no access log line for the aborted stream");
     assert_non_null(strstr(line, "\"client_aborted\":1"));
@@ -1767,9 +1678,8 @@ static void test_client_abort_mid_stream(void **state)
     assert_int_equal(pg_gateway_shutdown(f->gw, 30000), PG_OK);
     free(b2);
     tc_bytes_free(&in);
-    free(req);
     free(body);
-    fx_free(f);
+    gwf_free(f);
 }
 
 int main(void)
