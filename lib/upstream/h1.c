@@ -35,6 +35,7 @@
 #define H1_POOL_MAX_IDLE 256
 #define H1_POOL_IDLE_MS (60 * 1000)
 #define H1_DNS_TTL_MS (60 * 1000)
+#define H1_DNS_STALE_MS (5 * 1000) /* after a failed refresh, till the next */
 #define H1_HOSTS_MAX 64    /* unreferenced hosts kept for their DNS answer */
 #define H1_ADDRS_MAX 4     /* addresses tried per host */
 #define H1_READ_BUF (64 * 1024)
@@ -76,6 +77,7 @@ struct h1_host {
     unsigned naddr, pref;       /* pref: the address that last worked */
     bool numeric;               /* an IP literal: never resolved */
     uint64_t resolved_at;       /* loop ms of the answer in addr */
+    uint64_t stale_until;       /* a refresh failed: addr serves till then */
     uv_getaddrinfo_t gai;
     bool resolving;
     pg_list_t waiters;          /* h1_xfer.wnode, waiting for the answer */
@@ -326,7 +328,8 @@ static h1_host_t *host_get(pg_h1_t *h, const h1_url_t *u)
 static bool host_fresh(const h1_host_t *ho, uint64_t now)
 {
     return ho->numeric ||
-           (ho->naddr > 0 && now - ho->resolved_at < H1_DNS_TTL_MS);
+           (ho->naddr > 0 && (now - ho->resolved_at < H1_DNS_TTL_MS ||
+                              now < ho->stale_until));
 }
 
 static void xfer_fail(h1_xfer_t *x, pg_upstream_result_t r, const char *fmt,
@@ -351,13 +354,18 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         ho->pref = 0;
         ho->resolved_at = uv_now(h->loop);
     }
+    /* A failed refresh keeps serving the last answer for a while; only a
+     * name never resolved fails its waiters. */
+    bool usable = ho->naddr > 0;
+    if (usable && (status != 0 || n == 0))
+        ho->stale_until = uv_now(h->loop) + H1_DNS_STALE_MS;
     /* One waiter at a time: a callback may cancel others or close h. The
      * extra reference keeps ho alive meanwhile. */
     ho->refs++;
     while (!pg_list_empty(&ho->waiters) && !h->closing) {
         h1_xfer_t *x = pg_container_of(ho->waiters.next, h1_xfer_t, wnode);
         pg_list_remove(&x->wnode);
-        if (status == 0 && n > 0) {
+        if (usable) {
             xfer_connect(x, false); /* takes x's reference to ho */
             continue;
         }
