@@ -306,8 +306,9 @@ static void test_openai_upstream_text_and_tools(void **state)
     cJSON *content = cJSON_GetObjectItem(j, "content");
     cJSON *tu = NULL;
     for (int i = 0; i < cJSON_GetArraySize(content); i++) {
-        if (strcmp(gwf_jstr(cJSON_GetArrayItem(content, i), "type"), "tool_use") == 0)
-            tu = cJSON_GetArrayItem(content, i);
+        cJSON *c = cJSON_GetArrayItem(content, i);
+        if (strcmp(gwf_jstr(c, "type"), "tool_use") == 0)
+            tu = c;
     }
     assert_non_null(tu);
     assert_string_equal(gwf_jstr(tu, "name"), "get_weather");
@@ -359,7 +360,7 @@ static void test_openai_upstream_text_and_tools(void **state)
     cJSON_Delete(aj);
     free(args);
     assert_string_equal(gwf_jstr(cJSON_GetObjectItem(l.data[l.n - 2], "delta"),
-                             "stop_reason"), "tool_use");
+                                 "stop_reason"), "tool_use");
     events_free(&l);
     tc_response_free(&r);
     gwf_stop(f);
@@ -513,13 +514,13 @@ static void test_unreachable_502_and_timeout_504(void **state)
     (void)state;
     fu_t *gone = fu_start(), *slow_fu = fu_start();
     char *p1 = gwf_provider_yaml("gone", "openai-compatible", gone,
-                             "max_retries: 0");
+                                 "max_retries: 0");
     fu_stop(gone);
     fu_resp_t *slow = fu_openai_chat(&(fu_llm_opts_t){.text = "too late"});
     fu_resp_slow_head(slow, 3000);
     fu_push(slow_fu, slow);
     char *p2 = gwf_provider_yaml("slow", "openai", slow_fu,
-                             "max_retries: 0, timeouts: {first_byte: 200ms}");
+                                 "max_retries: 0, timeouts: {first_byte: 200ms}");
     char *ps = tc_xasprintf("%s%s", p1, p2);
     gwf_t *f = gw_start(ps, ", {model_prefix: slow, provider: slow}", "gone");
     tc_response_t r;
@@ -638,8 +639,8 @@ static void test_models_and_count_tokens(void **state)
 
     /* 10 + 6 characters of text: ceil(16 / 4) = 4. */
     gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
-            "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
-            "[{\"role\":\"user\",\"content\":\"abcdefghij\"}]}", NULL, &r);
+                "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
+                "[{\"role\":\"user\",\"content\":\"abcdefghij\"}]}", NULL, &r);
     assert_int_equal(r.status, 200);
     j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 4);
@@ -648,20 +649,20 @@ static void test_models_and_count_tokens(void **state)
     assert_true(gwf_log_has(f, "count_tokens estimate"));
     /* One more character: 5. Block content counts its text only. */
     gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
-            "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
-            "[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
-            "\"text\":\"abcdefghijk\"}]}]}", NULL, &r);
+                "{\"model\":\"mock-echo\",\"system\":\"abcdef\",\"messages\":"
+                "[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                "\"text\":\"abcdefghijk\"}]}]}", NULL, &r);
     assert_int_equal(r.status, 200);
     j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 5);
     cJSON_Delete(j);
     tc_response_free(&r);
     gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
-            "{\"model\":\"mock-echo\"}", NULL, &r);
+                "{\"model\":\"mock-echo\"}", NULL, &r);
     gwf_assert_anthropic_error(&r, 400, "invalid_request_error", NULL);
     tc_response_free(&r);
     gwf_request(f, "POST", "/anthropic/v1/messages/count_tokens",
-            "{\"model\":\"nope\",\"messages\":[]}", NULL, &r);
+                "{\"model\":\"nope\",\"messages\":[]}", NULL, &r);
     gwf_assert_anthropic_error(&r, 404, "not_found_error", NULL);
     tc_response_free(&r);
     gwf_stop(f);
@@ -730,7 +731,7 @@ static void test_passthrough_non_stream_byte_identical(void **state)
     fu_push(fu, exact_json(200, passthrough_answer));
     char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
     gwf_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
-                          " model: claude-sonnet-4-20250514}", "claude");
+                           " model: claude-sonnet-4-20250514}", "claude");
     static const char *const h[] = {
         "x-api-key: sk-client", "anthropic-version: 2023-06-01",
         "anthropic-beta: prompt-caching-2024-07-31,pdfs-2024-09-25", NULL};
@@ -1055,7 +1056,7 @@ static void test_openai_overloaded_is_529(void **state)
     char *nokey = tc_xasprintf(
         "%s  - {name: nokey, type: openai, api_key: \"\"}\n", p);
     gwf_t *f = gw_start(nokey, ", {model_prefix: nokey, provider: nokey}",
-                       "oa");
+                        "oa");
     tc_response_t r;
     char *b = body_for("gpt-4o-mini", false, false);
     post(f, b, &r);
@@ -1123,8 +1124,8 @@ static void test_openai_passthrough_fails_over_to_anthropic(void **state)
     fu_request_free(rq);
 
     gwf_request(f, "POST", "/openai/v1/chat/completions",
-            "{\"model\":\"gpt-4o-mini\",\"n\":2,\"messages\":[{\"role\":"
-            "\"user\",\"content\":\"hi\"}]}", NULL, &r);
+                "{\"model\":\"gpt-4o-mini\",\"n\":2,\"messages\":[{\"role\":"
+                "\"user\",\"content\":\"hi\"}]}", NULL, &r);
     assert_int_equal(r.status, 500);
     tc_response_free(&r);
     assert_int_equal(fu_requests_count(an), 1);
@@ -1152,7 +1153,7 @@ static void test_count_tokens_forwarded(void **state)
     fu_push(fu, fu_anthropic_overloaded());
     char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 0");
     gwf_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
-                          " model: claude-sonnet-4-20250514}", "claude");
+                           " model: claude-sonnet-4-20250514}", "claude");
     static const char *const h[] = {
         "x-api-key: sk-client", "anthropic-version: 2024-10-22",
         "anthropic-beta: token-counting-2024-11-01", NULL};
@@ -1211,7 +1212,7 @@ static void test_count_tokens_failover_and_estimate(void **state)
     char *p3 = gwf_provider_yaml("oa", "openai", oa, NULL);
     char *ps = tc_xasprintf("%s%s%s", p1, p2, p3);
     gwf_t *f = gw_start(ps, ", {model_prefix: gpt, provider: oa}",
-                       "a1\n  failover: {a1: [oa, a2]}");
+                        "a1\n  failover: {a1: [oa, a2]}");
     const char *body = "{\"model\":\"claude-x\",\"messages\":[{\"role\":"
                        "\"user\",\"content\":\"abcdefgh\"}]}";
     tc_response_t r;
@@ -1239,8 +1240,8 @@ static void test_count_tokens_failover_and_estimate(void **state)
     /* A model routed to the OpenAI-type provider: the estimate, never
      * forwarded. */
     gwf_request(f, "POST", COUNT_TOKENS,
-            "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
-            "\"content\":\"abcdefghijkl\"}]}", NULL, &r);
+                "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"abcdefghijkl\"}]}", NULL, &r);
     assert_int_equal(r.status, 200);
     j = gwf_json(&r);
     assert_int_equal(cJSON_GetObjectItem(j, "input_tokens")->valueint, 3);
@@ -1302,8 +1303,8 @@ typedef struct trio {
 } trio_t;
 
 static gwf_t *trio_start(trio_t *t, const char *const names[3],
-                        const char *const types[3], const char *rules,
-                        const char *routing)
+                         const char *const types[3], const char *rules,
+                         const char *routing)
 {
     char *p[3];
     for (int i = 0; i < 3; i++) {
@@ -1337,10 +1338,10 @@ static void test_failover_models_openai_client(void **state)
                                         "anthropic"};
     trio_t t;
     gwf_t *f = trio_start(&t, names, types,
-                         ", {model_exact: fast, provider: oa1, model: gpt-4o}",
-                         "oa1\n  failover: {oa1: [{provider: oa2, model: "
-                         "backup-mini}, {provider: claude, model: "
-                         "claude-haiku-4-5}]}");
+                          ", {model_exact: fast, provider: oa1, model: gpt-4o}",
+                          "oa1\n  failover: {oa1: [{provider: oa2, model: "
+                          "backup-mini}, {provider: claude, model: "
+                          "claude-haiku-4-5}]}");
     fu_t *a = t.fu[0], *b = t.fu[1], *c = t.fu[2];
     fu_push(a, fu_openai_error(503, "server_error", NULL, "down", 0));
     fu_push(b, fu_openai_chat(&(fu_llm_opts_t){
@@ -1447,11 +1448,11 @@ static void test_failover_models_anthropic_client(void **state)
                                         "openai-compatible"};
     trio_t t;
     gwf_t *f = trio_start(&t, names, types,
-                         ", {model_exact: fast, provider: an1, model: "
-                         "claude-sonnet-4}",
-                         "an1\n  failover: {an1: [an2, {provider: an2, "
-                         "model: claude-small}, {provider: oa, model: "
-                         "gpt-4o-mini}]}");
+                          ", {model_exact: fast, provider: an1, model: "
+                          "claude-sonnet-4}",
+                          "an1\n  failover: {an1: [an2, {provider: an2, "
+                          "model: claude-small}, {provider: oa, model: "
+                          "gpt-4o-mini}]}");
     fu_t *a = t.fu[0], *b = t.fu[1], *c = t.fu[2];
     fu_push(a, fu_anthropic_overloaded());
     fu_push(b, fu_anthropic_overloaded());
@@ -1586,8 +1587,8 @@ static void test_default_apps(void **state)
     cJSON_Delete(j);
     tc_response_free(&r);
     gwf_request(f, "POST", "/openai/v1/chat/completions",
-            "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-            NULL, &r);
+                "{\"model\":\"x\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"hi\"}]}", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(gwf_body(&r), "chat.completion"));
     tc_response_free(&r);

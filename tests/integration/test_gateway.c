@@ -665,7 +665,7 @@ static void test_200_concurrent_streams(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){.chunk_delay_ms = 5, .chunks = 8,
-                                     .workers = 2});
+                                      .workers = 2});
     CURLM *multi = curl_multi_init();
     CURL *h[NSTREAMS];
     tc_response_t *r = calloc(NSTREAMS, sizeof(*r));

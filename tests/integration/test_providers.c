@@ -111,10 +111,10 @@ static void test_http1_client_choice(void **state)
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "Hello"}));
     char *a = gwf_provider_yaml("nat", "openai-compatible", fu, NULL);
     char *b = gwf_provider_yaml("cur", "openai-compatible", fu,
-                            "http1_client: curl");
+                                "http1_client: curl");
     char *p = tc_xasprintf("%s%s", a, b);
     gwf_t *f = gw_start(p, "  rules: [{model_prefix: curl-, provider: cur}]\n"
-                          "  default_provider: nat\n");
+                           "  default_provider: nat\n");
     static const char *bodies[] = {
         simple_body,
         "{\"model\":\"curl-x\",\"messages\":[{\"role\":\"user\","
@@ -204,8 +204,8 @@ static void test_passthrough_body_byte_identical(void **state)
     fu_push(fu, fu_openai_chat(&(fu_llm_opts_t){.text = "ok"}));
     char *p = gwf_provider_yaml("up", "openai", fu, NULL);
     gwf_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
-                          "model: gpt-4o-mini}]\n"
-                          "  default_provider: up\n");
+                           "model: gpt-4o-mini}]\n"
+                           "  default_provider: up\n");
     /* Odd spacing, fields the gateway does not know, n > 1 and an escaped
      * string: all of it reaches the upstream as the client wrote it, only
      * the model's value rewritten by the routing rule. */
@@ -274,8 +274,8 @@ static void test_passthrough_stream_usage_off(void **state)
     fu_t *fu = fu_start();
     char *p = gwf_provider_yaml("up", "openai", fu, NULL);
     gwf_t *f = gw_start(p, "  rules: [{model_exact: fast, provider: up, "
-                          "model: gpt-4o-mini}]\n"
-                          "  default_provider: up\n");
+                           "model: gpt-4o-mini}]\n"
+                           "  default_provider: up\n");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fu_reset(fu);
         fu_push(fu, fu_openai_chat_stream(&(fu_llm_opts_t){
@@ -430,7 +430,7 @@ static void test_failover_to_second_provider(void **state)
     char *p2 = gwf_provider_yaml("backup", "openai-compatible", good, NULL);
     char *providers = tc_xasprintf("%s%s", p1, p2);
     gwf_t *f = gw_start(providers, "  default_provider: primary\n"
-                                  "  failover: {primary: [backup]}\n");
+                                   "  failover: {primary: [backup]}\n");
     tc_response_t r;
     post(f, simple_body, &r);
     assert_int_equal(r.status, 200);
@@ -477,7 +477,7 @@ static void test_first_byte_timeout_504(void **state)
     fu_resp_slow_head(slow, 3000);
     fu_push(fu, slow);
     char *p = gwf_provider_yaml("up", "openai", fu,
-                            "max_retries: 0, timeouts: {first_byte: 200ms}");
+                                "max_retries: 0, timeouts: {first_byte: 200ms}");
     gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, simple_body, &r);
@@ -760,9 +760,10 @@ static void test_missing_key_names_variable_and_fails_over(void **state)
     char *providers = tc_xasprintf(
         "  - {name: nokey, type: openai, api_key: \"${POLYGLOT_TEST_UNSET_KEY:-}\"}\n%s",
         p2);
-    gwf_t *f = gw_start(providers, "  rules: [{model_prefix: solo, provider: nokey}]\n"
-                                  "  default_provider: nokey\n"
-                                  "  failover: {nokey: [backup]}\n");
+    gwf_t *f = gw_start(providers,
+                        "  rules: [{model_prefix: solo, provider: nokey}]\n"
+                        "  default_provider: nokey\n"
+                        "  failover: {nokey: [backup]}\n");
     tc_response_t r;
     /* With a failover target, the request is served by it. */
     post(f, simple_body, &r);
@@ -953,8 +954,8 @@ static void test_endless_body_stops_at_max_response_bytes(void **state)
     fu_resp_endless(s, 1, part);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu,
-                            "max_retries: 0, max_response_bytes: 256KiB, "
-                            "timeouts: {total: 60s}");
+                                "max_retries: 0, max_response_bytes: 256KiB, "
+                                "timeouts: {total: 60s}");
     gwf_t *f = gw_start(p, "  default_provider: up\n");
     long before = peak_reset();
     tc_response_t r;
@@ -991,8 +992,8 @@ static void test_endless_stream_stops_at_max_response_bytes(void **state)
         "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu,
-                            "max_retries: 0, max_response_bytes: 256KiB, "
-                            "timeouts: {total: 60s}");
+                                "max_retries: 0, max_response_bytes: 256KiB, "
+                                "timeouts: {total: 60s}");
     gwf_t *f = gw_start(p, "  default_provider: up\n");
     tc_response_t r;
     post(f, stream_body, &r);
