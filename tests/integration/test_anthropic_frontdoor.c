@@ -545,13 +545,7 @@ static void test_error_after_first_byte(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
-    fu_resp_part_str(s, 0,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
-        "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_t *s = gwf_oai_stream_opened("partial");
     fu_resp_drop(s);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("oa", "openai", fu, NULL);

@@ -543,13 +543,7 @@ static void test_drop_mid_stream_ends_with_error_event(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
-    fu_resp_part_str(s, 0,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
-        "\"assistant\",\"content\":\"partial\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_t *s = gwf_oai_stream_opened("partial");
     fu_resp_drop(s);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu, NULL);
@@ -575,13 +569,7 @@ static void test_idle_timeout_and_keepalive_pings(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
-    fu_resp_part_str(s, 0,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
-        "\"assistant\",\"content\":\"thinking...\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_t *s = gwf_oai_stream_opened("thinking...");
     fu_resp_stall(s);
     fu_push(fu, s);
     /* Silent upstream: pings every 100 ms (server.sse_keepalive), then the
@@ -608,17 +596,10 @@ static void test_client_disconnect_cancels_upstream(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
-    fu_resp_part_str(s, 0,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
-        "\"assistant\",\"content\":\"x\"},\"finish_reason\":null}]}\n\n");
-    fu_resp_endless(s, 20,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
-        "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_t *s = gwf_oai_stream_opened("x");
+    char *y = gwf_oai_chunk_event("y", false);
+    fu_resp_endless(s, 20, y);
+    free(y);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu, NULL);
     gwf_t *f = gw_start(p, "  default_provider: up\n");
@@ -718,14 +699,9 @@ static void test_slow_client_bounded_memory(void **state)
     char *content = tc_xmalloc(16 * 1024 + 1);
     memset(content, 'z', 16 * 1024);
     content[16 * 1024] = '\0';
-    char *event = tc_xasprintf(
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
-        "\"finish_reason\":null}]}\n\n", content);
+    char *event = gwf_oai_chunk_event(content, false);
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
+    fu_resp_t *s = gwf_oai_stream_opened(NULL);
     fu_resp_endless(s, 1, event);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu, "timeouts: {idle: 60s}");
@@ -983,13 +959,10 @@ static void test_endless_stream_stops_at_max_response_bytes(void **state)
 {
     (void)state;
     fu_t *fu = fu_start();
-    fu_resp_t *s = fu_resp_new(200);
-    fu_resp_header(s, "Content-Type", "text/event-stream");
-    fu_resp_chunked(s);
-    fu_resp_endless(s, 1,
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{"
-        "\"content\":\"y\"},\"finish_reason\":null}]}\n\n");
+    fu_resp_t *s = gwf_oai_stream_opened(NULL);
+    char *y = gwf_oai_chunk_event("y", false);
+    fu_resp_endless(s, 1, y);
+    free(y);
     fu_push(fu, s);
     char *p = gwf_provider_yaml("up", "openai", fu,
                                 "max_retries: 0, max_response_bytes: 256KiB, "

@@ -190,6 +190,30 @@ char *gwf_oai_stream_text(const tc_response_t *r, const char *model,
     return out.p;
 }
 
+/* ---- fake upstream scripts ---------------------------------------------------- */
+
+char *gwf_oai_chunk_event(const char *content, bool role)
+{
+    return tc_xasprintf(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{%s"
+        "\"content\":\"%s\"},\"finish_reason\":null}]}\n\n",
+        role ? "\"role\":\"assistant\"," : "", content);
+}
+
+fu_resp_t *gwf_oai_stream_opened(const char *first)
+{
+    fu_resp_t *s = fu_resp_new(200);
+    fu_resp_header(s, "Content-Type", "text/event-stream");
+    fu_resp_chunked(s);
+    if (first != NULL) {
+        char *ev = gwf_oai_chunk_event(first, true);
+        fu_resp_part_str(s, 0, ev);
+        free(ev);
+    }
+    return s;
+}
+
 /* ---- error shapes ------------------------------------------------------------- */
 
 /* The status and Content-Type every error answer has, in either

@@ -95,6 +95,20 @@ const char *gwf_oai_content(const cJSON *j);
 char *gwf_oai_stream_text(const tc_response_t *r, const char *model,
                           bool *done, bool *error);
 
+/* ---- fake upstream scripts ---------------------------------------------------- */
+
+/* One OpenAI chat.completion.chunk SSE event of model gpt-4o-mini (heap)
+ * whose delta carries content (written as given, not escaped), with the
+ * assistant role first when role is set. */
+char *gwf_oai_chunk_event(const char *content, bool role);
+/* The start of a fake's OpenAI stream, for the test to say how it goes
+ * on (fu_resp_drop, fu_resp_stall, fu_resp_endless, more parts) before
+ * fu_push: 200, text/event-stream, chunked, and, when first is not NULL,
+ * gwf_oai_chunk_event(first, true) at once. */
+fu_resp_t *gwf_oai_stream_opened(const char *first);
+
+/* ---- error shapes ------------------------------------------------------------- */
+
 /* An OpenAI error answer: the status, a JSON Content-Type, and
  * {"error":{"message" (not empty),"type","param","code"}}; when want is
  * not NULL the message contains it. Returns the parsed body for more
