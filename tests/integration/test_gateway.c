@@ -149,12 +149,20 @@ static double jnum(const cJSON *o, const char *key)
     return v->valuedouble;
 }
 
+/* One request that must complete at the HTTP level (any status). */
+static void request_ok(gwf_t *f, const char *method, const char *path,
+                       const char *body, const char *const *headers,
+                       tc_response_t *r)
+{
+    CURLcode rc = gwf_request(f, method, path, body, headers, r);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s (%s)", method, path, curl_easy_strerror(rc),
+                 r->curl_err);
+}
+
 static void post_chat(gwf_t *f, const char *body, tc_response_t *r)
 {
-    CURLcode rc = gwf_request(f, "POST", CHAT_PATH, body, NULL, r);
-    if (rc != CURLE_OK)
-        fail_msg("POST %s: %s (%s)", CHAT_PATH, curl_easy_strerror(rc),
-                 r->curl_err);
+    request_ok(f, "POST", CHAT_PATH, body, NULL, r);
 }
 
 /* ---- stream checking --------------------------------------------------------- */
@@ -497,17 +505,13 @@ static void test_431_headers_too_big(void **state)
     val[5000] = '\0';
     char *hdr = tc_xasprintf("X-Big: %s", val);
     const char *const hdrs[] = {hdr, NULL};
-    char *url = gwf_url(f, CHAT_PATH);
     char *body = chat_body("mock-echo", "x", false, false);
     tc_response_t r = {0};
-    CURLcode rc = tc_request("POST", url, body, hdrs, &r);
-    if (rc != CURLE_OK)
-        fail_msg("curl: %s (%s)", curl_easy_strerror(rc), r.curl_err);
+    request_ok(f, "POST", CHAT_PATH, body, hdrs, &r);
     cJSON *j = gwf_assert_openai_error(&r, 431, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
     free(body);
-    free(url);
     free(hdr);
     free(val);
     gwf_free(f);
@@ -586,21 +590,16 @@ static void test_404_unknown_route(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = gwf_url(f, "/nowhere/v1/chat/completions");
     tc_response_t r = {0};
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/nowhere/v1/chat/completions", NULL, NULL, &r);
     cJSON *j = gwf_assert_openai_error(&r, 404, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
-    free(url);
     /* An unknown endpoint under a known app is a 404 too. */
-    url = gwf_url(f, "/openai/v1/nothing-here");
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/nothing-here", NULL, NULL, &r);
     j = gwf_assert_openai_error(&r, 404, NULL);
     cJSON_Delete(j);
     tc_response_free(&r);
-    free(url);
     gwf_free(f);
 }
 
@@ -645,14 +644,12 @@ static void test_400_missing_model(void **state)
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *body = chat_body(NULL, "no model here", false, false);
-    char *url = gwf_url(f, "/bare/v1/chat/completions");
     tc_response_t r = {0};
-    assert_int_equal(tc_request("POST", url, body, NULL, &r), CURLE_OK);
+    request_ok(f, "POST", "/bare/v1/chat/completions", body, NULL, &r);
     cJSON *j = gwf_assert_openai_error(&r, 400, NULL);
     assert_jstr(cJSON_GetObjectItem(j, "error"), "param", "model");
     cJSON_Delete(j);
     tc_response_free(&r);
-    free(url);
     free(body);
     gwf_free(f);
 }
@@ -826,9 +823,8 @@ static void test_models_list(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = gwf_url(f, "/openai/v1/models");
     tc_response_t r = {0};
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, NULL, &r);
     if (r.status != 200)
         fail_msg("status %ld: %s", r.status, r.body.p);
     cJSON *j = parse_json_or_fail("models", r.body.p);
@@ -849,18 +845,14 @@ static void test_models_list(void **state)
         fail_msg("mock-echo not listed: %s", r.body.p);
     cJSON_Delete(j);
     tc_response_free(&r);
-    free(url);
 
     /* /health answers too. */
-    url = gwf_url(f, "/health");
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/health", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     j = parse_json_or_fail("health", r.body.p);
     assert_jstr(j, "status", "ok");
     cJSON_Delete(j);
     tc_response_free(&r);
-    free(url);
     gwf_free(f);
 }
 
@@ -987,10 +979,9 @@ static void test_request_id(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = gwf_url(f, "/openai/v1/models");
     const char *const mine[] = {"X-Request-ID: client-id-42.a_b:c", NULL};
     tc_response_t r = {0};
-    assert_int_equal(tc_request("GET", url, NULL, mine, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, mine, &r);
     char *id = tc_response_header(&r, "X-Request-ID");
     assert_non_null(id);
     assert_string_equal(id, "client-id-42.a_b:c");
@@ -998,14 +989,12 @@ static void test_request_id(void **state)
     tc_response_free(&r);
 
     /* None given: generated. */
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, NULL, &r);
     char *gen1 = tc_response_header(&r, "X-Request-ID");
     assert_non_null(gen1);
     assert_true(strlen(gen1) >= 8);
     tc_response_free(&r);
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, NULL, &r);
     char *gen2 = tc_response_header(&r, "X-Request-ID");
     assert_non_null(gen2);
     assert_string_not_equal(gen1, gen2);
@@ -1017,8 +1006,7 @@ static void test_request_id(void **state)
     longid[sizeof(longid) - 1] = '\0';
     char *h1 = tc_xasprintf("X-Request-ID: %s", longid);
     const char *const insane[] = {h1, NULL};
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, insane, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, insane, &r);
     id = tc_response_header(&r, "X-Request-ID");
     assert_non_null(id);
     assert_string_not_equal(id, longid);
@@ -1027,8 +1015,7 @@ static void test_request_id(void **state)
     tc_response_free(&r);
     const char *const weird[] = {"X-Request-ID: has spaces <and> \"quotes\"",
                                  NULL};
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(tc_request("GET", url, NULL, weird, &r), CURLE_OK);
+    request_ok(f, "GET", "/openai/v1/models", NULL, weird, &r);
     id = tc_response_header(&r, "X-Request-ID");
     assert_non_null(id);
     assert_null(strchr(id, ' '));
@@ -1037,11 +1024,8 @@ static void test_request_id(void **state)
     tc_response_free(&r);
 
     /* Errors carry it too. */
-    free(url);
-    url = gwf_url(f, "/nowhere");
-    memset(&r, 0, sizeof(r));
     const char *const err_id[] = {"X-Request-ID: err-id-1", NULL};
-    assert_int_equal(tc_request("GET", url, NULL, err_id, &r), CURLE_OK);
+    request_ok(f, "GET", "/nowhere", NULL, err_id, &r);
     assert_int_equal(r.status, 404);
     id = tc_response_header(&r, "X-Request-ID");
     assert_non_null(id);
@@ -1051,7 +1035,6 @@ static void test_request_id(void **state)
     free(h1);
     free(gen1);
     free(gen2);
-    free(url);
     gwf_free(f);
 }
 
@@ -1059,11 +1042,10 @@ static void test_access_log(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = gwf_url(f, CHAT_PATH);
     char *body = chat_body("mock-echo", "log me please", false, false);
     const char *const hdrs[] = {"X-Request-ID: log-test-1", NULL};
     tc_response_t r = {0};
-    assert_int_equal(tc_request("POST", url, body, hdrs, &r), CURLE_OK);
+    request_ok(f, "POST", CHAT_PATH, body, hdrs, &r);
     assert_int_equal(r.status, 200);
     const char *const needles[] = {"\"request_id\":\"log-test-1\"", NULL};
     char *line = gwf_log_wait(f, needles);
@@ -1089,11 +1071,8 @@ static void test_access_log(void **state)
     tc_response_free(&r);
 
     /* An error is logged with its status. */
-    memset(&r, 0, sizeof(r));
     const char *const h404[] = {"X-Request-ID: log-test-404", NULL};
-    free(url);
-    url = gwf_url(f, "/nowhere");
-    assert_int_equal(tc_request("GET", url, NULL, h404, &r), CURLE_OK);
+    request_ok(f, "GET", "/nowhere", NULL, h404, &r);
     const char *const n404[] = {"\"request_id\":\"log-test-404\"",
                                 "\"status\":404", NULL};
     line = gwf_log_wait(f, n404);
@@ -1108,7 +1087,6 @@ static void test_access_log(void **state)
     if (tc_log_contains(&f->log, "sk-secret-123"))
         fail_msg("a log line contains the provider api_key");
     free(body);
-    free(url);
     gwf_free(f);
 }
 
@@ -1244,12 +1222,10 @@ static void test_setters_busy_after_start(void **state)
                      PG_EBUSY);
     assert_true(pg_gateway_start(f->gw) < 0);
     /* It still serves. */
-    char *url = gwf_url(f, "/health");
     tc_response_t r = {0};
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", "/health", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
-    free(url);
     gwf_free(f);
 
     /* Before start, bad values are refused. */
@@ -1562,9 +1538,8 @@ static void test_405_wrong_method(void **state)
 {
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
-    char *url = gwf_url(f, CHAT_PATH);
     tc_response_t r = {0};
-    assert_int_equal(tc_request("GET", url, NULL, NULL, &r), CURLE_OK);
+    request_ok(f, "GET", CHAT_PATH, NULL, NULL, &r);
     cJSON *j = gwf_assert_openai_error(&r, 405, NULL);
     cJSON_Delete(j);
     char *allow = tc_response_header(&r, "Allow");
@@ -1572,7 +1547,6 @@ static void test_405_wrong_method(void **state)
     assert_non_null(strstr(allow, "POST"));
     free(allow);
     tc_response_free(&r);
-    free(url);
     gwf_free(f);
 }
 
@@ -1581,15 +1555,13 @@ static void test_expect_continue_and_chunked_body(void **state)
     (void)state;
     gwf_t *f = fx_start(&(cfg_opts_t){0});
     char *body = chat_body("mock-echo", "continue please", false, false);
-    char *url = gwf_url(f, CHAT_PATH);
     const char *const cont[] = {"Expect: 100-continue", NULL};
     tc_response_t r = {0};
-    assert_int_equal(tc_request("POST", url, body, cont, &r), CURLE_OK);
+    request_ok(f, "POST", CHAT_PATH, body, cont, &r);
     if (r.status != 200)
         fail_msg("100-continue request got %ld: %s", r.status, r.body.p);
     assert_non_null(strstr(r.body.p, "continue please"));
     tc_response_free(&r);
-    free(url);
     free(body);
 
     /* A chunked request body, split in odd places. */
