@@ -309,6 +309,51 @@ static void test_passthrough_stream_usage_off(void **state)
     fu_stop(fu);
 }
 
+/* An OpenAI-compatible server that writes JSON with spaces ("usage": {)
+ * and sends "usage": null on every chunk (as vLLM does): the usage chunk
+ * is still recognised, held back from a client that did not ask for it,
+ * and logged; the null ones pass as they are. */
+static void test_passthrough_usage_chunk_spaced(void **state)
+{
+    (void)state;
+#define PRE "data: {\"id\": \"c1\", \"object\": \"chat.completion.chunk\", " \
+            "\"created\": 1, \"model\": \"m\", \"choices\": "
+    fu_t *fu = fu_start();
+    fu_resp_t *rs = fu_resp_new(200);
+    fu_resp_header(rs, "Content-Type", "text/event-stream");
+    fu_resp_chunked(rs);
+    fu_resp_part_str(rs, 0, PRE "[{\"index\": 0, \"delta\": {\"role\": "
+                            "\"assistant\", \"content\": \"hi \"}, "
+                            "\"finish_reason\": null}], \"usage\": null}\n\n");
+    fu_resp_part_str(rs, 0, PRE "[{\"index\": 0, \"delta\": {\"content\": "
+                            "\"there\"}, \"finish_reason\": \"stop\"}], "
+                            "\"usage\": null}\n\n");
+    fu_resp_part_str(rs, 0, PRE "[], \"usage\" : {\"prompt_tokens\": 5, "
+                            "\"completion_tokens\": 43, \"total_tokens\": 48}}"
+                            "\n\ndata: [DONE]\n\n");
+#undef PRE
+    fu_push(fu, rs);
+    char *p = gwf_provider_yaml("up", "openai-compatible", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
+    assert_string_equal(text, "hi there");
+    assert_true(done);
+    assert_false(error);
+    free(text);
+    assert_null(strstr(gwf_body(&r), "completion_tokens"));
+    assert_non_null(strstr(gwf_body(&r), "\"usage\": null"));
+    tc_response_free(&r);
+    if (!gwf_log_has(f, "\"output_tokens\":43"))
+        fail_msg("usage of the stream not logged");
+    gwf_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
 /* ---- Anthropic-type provider behind the OpenAI frontdoor ------------------- */
 
 static void test_anthropic_provider(void **state)
@@ -995,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_openai_stream_relay),
         cmocka_unit_test(test_passthrough_body_byte_identical),
         cmocka_unit_test(test_passthrough_stream_usage_off),
+        cmocka_unit_test(test_passthrough_usage_chunk_spaced),
         cmocka_unit_test(test_anthropic_provider),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_429_retry_after_relayed),
