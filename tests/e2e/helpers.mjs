@@ -88,3 +88,26 @@ export async function startGateway(configText, { timeoutMs = 10000 } = {}) {
     },
   };
 }
+
+// Reads an OpenAI chat stream to its end: {content, chunks, usage,
+// usageChunks, finish, ids}. Every chunk must be a chat.completion.chunk.
+export async function drainChat(stream) {
+  let content = '';
+  let usage = null;
+  let finish = null;
+  let chunks = 0;
+  let usageChunks = 0;
+  const ids = new Set();
+  for await (const chunk of stream) {
+    chunks++;
+    ids.add(chunk.id);
+    if (chunk.object !== 'chat.completion.chunk') {
+      throw new Error(`not a chat.completion.chunk: ${JSON.stringify(chunk)}`);
+    }
+    if (chunk.usage) { usage = chunk.usage; usageChunks++; }
+    if (chunk.choices.length === 0) continue;
+    content += chunk.choices[0].delta.content ?? '';
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  return { content, usage, usageChunks, finish, chunks, ids };
+}

@@ -10,7 +10,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-import { startGateway } from './helpers.mjs';
+import { startGateway, drainChat } from './helpers.mjs';
 import {
   ANTHROPIC_TEXT, ANTHROPIC_USAGE, OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS, WEATHER_TOOL as weatherTool,
   startAnthropicFake, startOpenAIFake,
@@ -41,26 +41,6 @@ apps:
   - {name: openai-api, frontdoor: openai, path: /openai}
 logging: {level: warn, format: json}
 `;
-}
-
-// Reads a stream to its end: {content, chunks, usage, finish, ids}.
-async function drain(stream) {
-  let content = '';
-  let usage = null;
-  let finish = null;
-  let chunks = 0;
-  let usageChunks = 0;
-  const ids = new Set();
-  for await (const chunk of stream) {
-    chunks++;
-    ids.add(chunk.id);
-    assert.equal(chunk.object, 'chat.completion.chunk');
-    if (chunk.usage) { usage = chunk.usage; usageChunks++; }
-    if (chunk.choices.length === 0) continue;
-    content += chunk.choices[0].delta.content ?? '';
-    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
-  }
-  return { content, usage, usageChunks, finish, chunks, ids };
 }
 
 describe('openai SDK through polyglot-gw to real-provider types', () => {
@@ -136,7 +116,7 @@ describe('openai SDK through polyglot-gw to real-provider types', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const r = await drain(stream);
+    const r = await drainChat(stream);
     assert.equal(r.content, OPENAI_TEXT.join(''));
     assert.equal(r.finish, 'stop');
     assert.ok(r.chunks >= OPENAI_TEXT.length + 2, `only ${r.chunks} chunks`);
@@ -155,7 +135,7 @@ describe('openai SDK through polyglot-gw to real-provider types', () => {
       messages: [{ role: 'user', content: 'stream please, no usage' }],
       stream: true,
     });
-    const r = await drain(stream);
+    const r = await drainChat(stream);
     assert.equal(r.content, OPENAI_TEXT.join(''));
     assert.equal(r.finish, 'stop');
     assert.equal(r.usageChunks, 0);
@@ -267,7 +247,7 @@ describe('openai SDK through polyglot-gw to real-provider types', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const r = await drain(stream);
+    const r = await drainChat(stream);
     assert.equal(r.content, ANTHROPIC_TEXT.join(''));
     assert.equal(r.finish, 'stop');
     assert.equal(r.ids.size, 1);

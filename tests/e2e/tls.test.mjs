@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 import { makeCerts, removeCerts } from './certs.mjs';
-import { startGateway } from './helpers.mjs';
+import { startGateway, drainChat } from './helpers.mjs';
 import {
   OPENAI_TEXT, OPENAI_USAGE, TOOL_ARGS, WEATHER_TOOL, startOpenAIFake,
 } from './fake_upstream.mjs';
@@ -53,22 +53,6 @@ apps:
   - {name: openai-api, frontdoor: openai, path: /openai}
 logging: {level: warn, format: json}
 `;
-}
-
-// Reads a stream to its end: {content, usage, finish, chunks}.
-async function drain(stream) {
-  let content = '';
-  let usage = null;
-  let finish = null;
-  let chunks = 0;
-  for await (const chunk of stream) {
-    chunks++;
-    if (chunk.usage) usage = chunk.usage;
-    if (chunk.choices.length === 0) continue;
-    content += chunk.choices[0].delta.content ?? '';
-    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
-  }
-  return { content, usage, finish, chunks };
 }
 
 describe('openai SDK through polyglot-gw to https upstreams', () => {
@@ -131,7 +115,7 @@ describe('openai SDK through polyglot-gw to https upstreams', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const r = await drain(stream);
+    const r = await drainChat(stream);
     assert.equal(r.content, OPENAI_TEXT.join(''));
     assert.equal(r.finish, 'stop');
     assert.equal(r.usage.completion_tokens, OPENAI_USAGE.completion_tokens);
@@ -159,7 +143,7 @@ describe('openai SDK through polyglot-gw to https upstreams', () => {
       messages: [{ role: 'user', content: 'hello over https/1.1' }],
     });
     assert.equal(res.choices[0].message.content, OPENAI_TEXT.join(''));
-    const r = await drain(await client.chat.completions.create({
+    const r = await drainChat(await client.chat.completions.create({
       model: 'h1-gpt',
       messages: [{ role: 'user', content: 'stream over https/1.1' }],
       stream: true,
