@@ -8,6 +8,7 @@
  *
  * Strict RFC 8259: no comments, no trailing commas, no leading zeros, no
  * NaN; nesting is bounded. Pure function; any thread. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,13 +95,36 @@ static size_t utf8_put(char *o, unsigned cp)
 
 /* Parses a string at ps->p (on the opening quote) into a NUL-terminated
  * arena copy with escapes resolved. */
+/* Skips the bytes of a string that need no attention (not '"', not '\\',
+ * not a control character) eight at a time: the usual word-at-a-time
+ * tests for a zero byte, a byte equal to c, and a byte below 0x20. Returns
+ * where the byte-by-byte loop must look. */
+static const char *skip_plain(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t quote = w ^ (ones * '"');
+        uint64_t slash = w ^ (ones * '\\');
+        uint64_t hit = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
+                       ((w - ones * 0x20) & ~w);
+        if (hit & highs)
+            break;
+        p += 8;
+    }
+    return p;
+}
+
 static char *parse_string(parser_t *ps)
 {
     const char *s = ps->p + 1;
     const char *q = s;
     bool escaped = false;
     /* First pass: find the end and whether anything needs decoding, so
-     * the common case is one memcpy. */
+     * the common case is one memcpy. Keys and most values are short and
+     * end within the first 16 bytes; past them, a word at a time. */
     while (q < ps->end && *q != '"') {
         if ((unsigned char)*q < 0x20) {
             ps->p = q;
@@ -112,6 +136,8 @@ static char *parse_string(parser_t *ps)
             q++;
         }
         q++;
+        if (q - s == 16)
+            q = skip_plain(q, ps->end);
     }
     if (q >= ps->end) {
         ps->p = ps->end;
@@ -210,9 +236,30 @@ static cJSON *parse_number(parser_t *ps)
         while (q < ps->end && *q >= '0' && *q <= '9')
             q++;
     }
+    size_t n = (size_t)(q - s);
+    bool neg = *s == '-';
+    size_t digits = n - (neg ? 1 : 0);
+    if (digits <= 15 && memchr(s, '.', n) == NULL &&
+        memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) {
+        /* An integer below 10^15 is exact as a double: no strtod. */
+        int64_t v = 0;
+        for (const char *d = s + (neg ? 1 : 0); d < q; d++)
+            v = v * 10 + (*d - '0');
+        cJSON *it = new_item(ps, cJSON_Number);
+        if (it == NULL)
+            return NULL;
+        /* Negated as a double so that -0 stays -0, as strtod gives it. */
+        it->valuedouble = neg ? -(double)v : (double)v;
+        if (neg)
+            v = -v;
+        it->valueint = v >= 2147483647 ? 2147483647
+                       : v <= -2147483648LL ? (-2147483647 - 1)
+                                            : (int)v;
+        ps->p = q;
+        return it;
+    }
     /* strtod needs a terminated copy: the span may end at the buffer. */
     char tmp[64];
-    size_t n = (size_t)(q - s);
     char *heap = NULL;
     char *num = tmp;
     if (n >= sizeof(tmp)) {

@@ -316,8 +316,13 @@ static int block_stop(struct out *o)
     pg_anthropic_stream_enc_t *e = o->e;
     pg_buf_t *b = &e->scratch;
     pg_buf_reset(b);
-    int rc = pg_buf_printf(b, "{\"type\":\"content_block_stop\","
-                              "\"index\":%d}", (int)e->open);
+    /* Appends, not printf: this runs for every block of every stream. */
+    int rc = pg_buf_append_cstr(b, "{\"type\":\"content_block_stop\","
+                                   "\"index\":");
+    if (rc == PG_OK)
+        rc = pg_json_append_i64(b, e->open);
+    if (rc == PG_OK)
+        rc = pg_buf_append_char(b, '}');
     e->open = -1;
     e->open_canon = -1;
     return send(o, "content_block_stop", rc);
@@ -397,8 +402,11 @@ static int on_block_start(struct out *o, const pg_event_t *ev)
             return rc;
     }
     pg_buf_reset(b);
-    rc = pg_buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%u,"
-                          "\"content_block\":", e->next_index);
+    rc = pg_buf_append_cstr(b, "{\"type\":\"content_block_start\",\"index\":");
+    if (rc == PG_OK)
+        rc = pg_json_append_i64(b, e->next_index);
+    if (rc == PG_OK)
+        rc = pg_buf_append_cstr(b, ",\"content_block\":");
     if (ev->block == PG_PART_TOOL_CALL && (ev->id.n == 0 || ev->name.n == 0))
         return broken(e);
     if (rc == PG_OK && !block_json(b, ev, &rc)) {
@@ -443,9 +451,17 @@ static int on_delta(struct out *o, const pg_event_t *ev)
         if (ev->text.n == 0)
             return PG_OK;
         pg_buf_reset(b);
-        int rc = pg_buf_printf(b, "{\"type\":\"content_block_delta\","
-                                  "\"index\":%d,\"delta\":{\"type\":\"%s\"",
-                               (int)e->open, map[i].type);
+        /* Appends, not printf: this runs for every delta. */
+        int rc = pg_buf_append_cstr(b, "{\"type\":\"content_block_delta\","
+                                       "\"index\":");
+        if (rc == PG_OK)
+            rc = pg_json_append_i64(b, e->open);
+        if (rc == PG_OK)
+            rc = pg_buf_append_cstr(b, ",\"delta\":{\"type\":\"");
+        if (rc == PG_OK)
+            rc = pg_buf_append_cstr(b, map[i].type);
+        if (rc == PG_OK)
+            rc = pg_buf_append_char(b, '"');
         if (rc == PG_OK)
             rc = key_str(b, true, map[i].field, ev->text);
         if (rc == PG_OK)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,46 @@ static void test_valid_documents(void **state)
     };
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
         assert_same_as_cjson(docs[i]);
+}
+
+/* The word-at-a-time string scan (past a string's first 16 bytes) and the
+ * integer fast path: a quote, a backslash or a control character at every
+ * offset up to 40, so at each position in a word, and integers around the
+ * 15-digit limit. */
+static void test_fast_paths_at_every_offset(void **state)
+{
+    char doc[256], bad[128];
+    for (int pad = 0; pad < 41; pad++) {
+        char run[64];
+        memset(run, 'a', (size_t)pad);
+        run[pad] = '\0';
+        snprintf(doc, sizeof doc, "[\"%s\",\"%s\\\"x\",\"%s\\\\y\"]", run,
+                 run, run);
+        assert_same_as_cjson(doc);
+        snprintf(bad, sizeof bad, "\"%s\x01zzzzzzzzzz\"", run);
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        size_t off = 0;
+        assert_null(pg_json_parse_arena(&a, pg_str_c(bad), &off));
+        assert_int_equal(off, 1 + (size_t)pad);
+        pg_arena_destroy(&a);
+    }
+    const char *nums[] = {
+        "999999999999999", "-999999999999999", "1000000000000000",
+        "-1000000000000000", "2147483647", "2147483648", "-2147483648",
+        "-2147483649", "-0", "0", "[7,-7,123456789012345]",
+    };
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        assert_same_as_cjson(nums[i]);
+    pg_arena_t a;
+    pg_arena_init(&a, 0);
+    cJSON *n = pg_json_parse_arena(&a, PG_STR("-0"), NULL);
+    assert_non_null(n);
+    assert_true(n->valuedouble == 0.0 && 1.0 / n->valuedouble < 0);
+    n = pg_json_parse_arena(&a, PG_STR("-2147483649"), NULL);
+    assert_int_equal(n->valueint, -2147483647 - 1);
+    assert_true(n->valuedouble == -2147483649.0);
+    pg_arena_destroy(&a);
 }
 
 static void test_lookup_and_types(void **state)
@@ -147,6 +188,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_documents),
+        cmocka_unit_test(test_fast_paths_at_every_offset),
         cmocka_unit_test(test_lookup_and_types),
         cmocka_unit_test(test_invalid_documents),
         cmocka_unit_test(test_depth_limit),
