@@ -136,7 +136,6 @@ done
 m_dttfb=$(echo "$dttfb" | median); m_gttfb=$(echo "$gttfb" | median)
 m_dtot=$(echo "$dtot" | median); m_gtot=$(echo "$gtot" | median)
 m_gcpu=$(echo "$gcpu" | median)
-pass_stream_cpu=$m_gcpu
 echo "median ttfb p50: direct $m_dttfb us, gateway $m_gttfb us, added $(calc "$m_gttfb - $m_dttfb") us"
 echo "median total p50: direct $m_dtot us, gateway $m_gtot us, added $(calc "$m_gtot - $m_dtot") us"
 echo "added per chunk after the first byte: $(calc "(($m_gtot - $m_gttfb) - ($m_dtot - $m_dttfb)) / $events") us (wall, $events events)"
