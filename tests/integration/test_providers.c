@@ -356,6 +356,29 @@ static void test_passthrough_usage_chunk_spaced(void **state)
 
 /* ---- Anthropic-type provider behind the OpenAI frontdoor ------------------- */
 
+/* n > 1 cannot be translated (Anthropic has no choices): a 400 naming
+ * param n, nothing sent upstream. */
+static void test_anthropic_provider_n_refused(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_push(fu, fu_anthropic_message(&(fu_llm_opts_t){.text = "x"}));
+    char *p = gwf_provider_yaml("claude", "anthropic", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: claude\n");
+    tc_response_t r;
+    post(f, "{\"model\":\"claude-x\",\"n\":2,\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"hi\"}]}", &r);
+    cJSON *e = gwf_assert_openai_error(&r, 400, "n > 1");
+    assert_string_equal(gwf_jstr(cJSON_GetObjectItem(e, "error"), "param"), "n");
+    cJSON_Delete(e);
+    tc_response_free(&r);
+    assert_int_equal(fu_requests_count(fu), 0);
+    gwf_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
+
 static void test_anthropic_provider(void **state)
 {
     (void)state;
@@ -1041,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_body_byte_identical),
         cmocka_unit_test(test_passthrough_stream_usage_off),
         cmocka_unit_test(test_passthrough_usage_chunk_spaced),
+        cmocka_unit_test(test_anthropic_provider_n_refused),
         cmocka_unit_test(test_anthropic_provider),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_429_retry_after_relayed),
