@@ -635,6 +635,19 @@ static int on_data(void *ud, pg_str_t bytes)
     hp_call_t *hc = ud;
     if (hc->call == NULL)
         return PG_ECANCELED;
+    if (hc->json_not_stream && hc->resp.n == 0) {
+        /* Some OpenAI-compatible servers label their event stream
+         * application/json: the first byte that is not white space tells
+         * ('{' or '[' is a JSON body; "data:", "event:", ':' a stream). */
+        size_t i = 0;
+        while (i < bytes.n && (bytes.p[i] == ' ' || bytes.p[i] == '\t' ||
+                               bytes.p[i] == '\r' || bytes.p[i] == '\n'))
+            i++;
+        if (i == bytes.n)
+            return PG_OK; /* nothing to tell by yet; insignificant either way */
+        if (bytes.p[i] != '{' && bytes.p[i] != '[')
+            hc->json_not_stream = false;
+    }
     if (!hc->ok_status || !hc->stream || hc->json_not_stream) {
         int rc = pg_buf_append_str(&hc->resp, bytes);
         if (rc == PG_ETOOBIG && (!hc->ok_status || hc->json_not_stream))

@@ -959,6 +959,40 @@ static void test_json_body_to_stream_request(void **state)
     duo_stop(&d);
 }
 
+/* An OpenAI-compatible server that labels its event stream
+ * application/json (after a blank line): the body tells, the stream is
+ * relayed. */
+static void test_stream_labelled_json(void **state)
+{
+    (void)state;
+    fu_t *fu = fu_start();
+    fu_resp_t *rs = fu_resp_new(200);
+    fu_resp_header(rs, "Content-Type", "application/json");
+    fu_resp_chunked(rs);
+    fu_resp_part_str(rs, 0, "\n");
+    fu_resp_part_str(rs, 0, "data: {\"id\":\"c1\",\"object\":"
+                            "\"chat.completion.chunk\",\"created\":1,\"model\":"
+                            "\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                            "\"assistant\",\"content\":\"labelled\"},"
+                            "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    fu_push(fu, rs);
+    char *p = gwf_provider_yaml("up", "openai-compatible", fu, NULL);
+    gwf_t *f = gw_start(p, "  default_provider: up\n");
+    tc_response_t r;
+    post(f, stream_body, &r);
+    assert_int_equal(r.status, 200);
+    bool done, error;
+    char *text = gwf_oai_stream_text(&r, NULL, &done, &error);
+    assert_string_equal(text, "labelled");
+    assert_true(done);
+    assert_false(error);
+    free(text);
+    tc_response_free(&r);
+    gwf_stop(f);
+    free(p);
+    fu_stop(fu);
+}
+
 /* A 200 whose body is the provider's error object: the client gets an
  * error with the upstream's message, never a 200. Non-stream and stream,
  * OpenAI-type and Anthropic-type (as the Anthropic client's passthrough
@@ -1065,6 +1099,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_stream_usage_off),
         cmocka_unit_test(test_passthrough_usage_chunk_spaced),
         cmocka_unit_test(test_anthropic_provider_n_refused),
+        cmocka_unit_test(test_stream_labelled_json),
         cmocka_unit_test(test_anthropic_provider),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_429_retry_after_relayed),
