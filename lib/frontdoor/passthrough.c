@@ -177,10 +177,16 @@ int pg_fd_raw_stream_event(pg_fd_stream_t *s, pg_str_t event, pg_str_t data)
         return rc;
     pg_fd_stream_rearm(s);
     /* Gathered until the batch ends: the events of one upstream read go
-     * out in one write. A client still behind on what it was sent pauses
-     * the upstream (on_drain resumes it). */
+     * out in one write, except the stream's first, which goes at once (the
+     * client's time to first token does not wait for the rest of a
+     * burst). A client still behind on what it was sent pauses the
+     * upstream (on_drain resumes it). */
     if ((rc = pg_sse_append_event(&s->sse, event, data)) != PG_OK)
         return rc;
+    if (!s->sent_first) {
+        s->sent_first = true;
+        return pg_fd_stream_flush(s);
+    }
     return pg_http_queue_full(s->ctx->req) ? PG_PENDING : PG_OK;
 }
 

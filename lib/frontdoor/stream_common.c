@@ -143,6 +143,7 @@ void pg_fd_stream_init(pg_fd_stream_t *s, pg_fd_ctx_t *ctx,
     s->started = false;
     s->waiting = false;
     s->paused = false;
+    s->sent_first = false;
 }
 
 struct pg_fd_turn {
@@ -237,7 +238,9 @@ static void on_turn_end(uv_check_t *h)
 
 int pg_fd_stream_push(pg_fd_stream_t *s)
 {
-    if (pg_http_queue_full(s->ctx->req) || s->sse.n >= PG_FD_TURN_MAX) {
+    if (!s->sent_first || pg_http_queue_full(s->ctx->req) ||
+        s->sse.n >= PG_FD_TURN_MAX) {
+        s->sent_first = true;
         int rc = pg_fd_stream_flush(s);
         if (rc == PG_OK && pg_http_queue_full(s->ctx->req)) {
             s->paused = true;

@@ -73,6 +73,7 @@ typedef struct pg_fd_stream {
     bool started;                  /* head sent */
     bool waiting;                  /* upstream time is still being counted */
     bool paused;                   /* the call was told PG_PENDING */
+    bool sent_first;               /* the first event went out on its own */
 } pg_fd_stream_t;
 
 /* Sets s up (nothing allocated yet); max caps the framed bytes. The owner
@@ -89,9 +90,10 @@ int pg_fd_stream_begin(pg_fd_stream_t *s);
 int pg_fd_stream_flush(pg_fd_stream_t *s);
 /* The events just framed in s->sse may wait for the end of this loop
  * turn, to go out with the others of the same turn in one write. Writes
- * at once when the client is already behind (then PG_PENDING: pause the
- * upstream), when PG_FD_TURN_MAX bytes are waiting, or without memory for
- * the turn handle. PG_OK otherwise. */
+ * at once the stream's first event (the client's time to first token
+ * does not wait for the rest of a burst), when the client is already
+ * behind (then PG_PENDING: pause the upstream), when PG_FD_TURN_MAX bytes
+ * are waiting, or without memory for the turn handle. PG_OK otherwise. */
 #define PG_FD_TURN_MAX (32 * 1024)
 int pg_fd_stream_push(pg_fd_stream_t *s);
 /* The upstream spoke: the keepalive waits a full period again. */
