@@ -317,12 +317,11 @@ static int decode_messages(pg_dec_t *d, const cJSON *root, pg_request_t *q)
     int rc;
     if (msgs == NULL)
         return fail_missing(d, "messages");
-    if ((rc = pg_dec_expect(d, msgs, "messages", PG_DEC_ARRAY)))
-        return rc;
-    size_t n = (size_t)cJSON_GetArraySize(msgs);
-    pg_message_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
+    size_t n;
+    pg_message_t *out = pg_dec_array(d, msgs, "messages", sizeof(*out), &n,
+                                     &rc);
     if (out == NULL)
-        return PG_ENOMEM;
+        return rc;
     size_t i = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
@@ -353,12 +352,10 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
 {
     char path[PG_DEC_PATH_MAX], field[PG_DEC_PATH_MAX];
     int rc;
-    if ((rc = pg_dec_expect(d, tools, "tools", PG_DEC_ARRAY)))
-        return rc;
-    size_t n = (size_t)cJSON_GetArraySize(tools);
-    pg_tool_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
+    size_t n;
+    pg_tool_t *out = pg_dec_array(d, tools, "tools", sizeof(*out), &n, &rc);
     if (out == NULL)
-        return PG_ENOMEM;
+        return rc;
     size_t i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)
@@ -440,12 +437,11 @@ static int decode_tool_choice(pg_dec_t *d, const cJSON *tc, pg_request_t *q)
 static int decode_stop(pg_dec_t *d, const cJSON *it, pg_request_t *q)
 {
     int rc;
-    if ((rc = pg_dec_expect(d, it, "stop_sequences", PG_DEC_ARRAY)))
-        return rc;
-    size_t n = (size_t)cJSON_GetArraySize(it);
-    pg_str_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
+    size_t n;
+    pg_str_t *out = pg_dec_array(d, it, "stop_sequences", sizeof(*out), &n,
+                                 &rc);
     if (out == NULL)
-        return PG_ENOMEM;
+        return rc;
     size_t i = 0;
     const cJSON *s;
     cJSON_ArrayForEach(s, it)

@@ -138,6 +138,18 @@ int pg_dec_expect(pg_dec_t *d, const cJSON *it, const char *path,
     return pg_dec_is(it, kind) ? PG_OK : wrong_type(d, path, kind, it);
 }
 
+void *pg_dec_array(pg_dec_t *d, const cJSON *arr, const char *path,
+                   size_t elem, size_t *n, int *rc)
+{
+    if ((*rc = pg_dec_expect(d, arr, path, PG_DEC_ARRAY)) != PG_OK)
+        return NULL;
+    *n = (size_t)cJSON_GetArraySize(arr);
+    void *out = pg_arena_calloc(d->a, *n ? *n : 1, elem);
+    if (out == NULL)
+        *rc = PG_ENOMEM;
+    return out;
+}
+
 int pg_dec_field(pg_dec_t *d, const cJSON *obj, const char *key,
                  const char *path, pg_dec_kind_t kind, const cJSON **out)
 {

@@ -104,6 +104,12 @@ bool pg_dec_is(const cJSON *it, pg_dec_kind_t kind);
 int pg_dec_expect(pg_dec_t *d, const cJSON *it, const char *path,
                   pg_dec_kind_t kind);
 
+/* An array at path, with room for its items: after the kind check, one
+ * zeroed element of elem bytes per item (one at least) in d's arena and
+ * *n the item count. NULL with *rc the refusal or PG_ENOMEM. */
+void *pg_dec_array(pg_dec_t *d, const cJSON *arr, const char *path,
+                   size_t elem, size_t *n, int *rc);
+
 /* The required member key of obj, whose path is path, as *out: refused
  * when missing or not of kind. */
 int pg_dec_field(pg_dec_t *d, const cJSON *obj, const char *key,

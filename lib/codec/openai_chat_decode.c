@@ -371,12 +371,10 @@ static int decode_tools(pg_dec_t *d, const cJSON *tools, pg_request_t *q)
 {
     char path[PG_DEC_PATH_MAX], param[PG_DEC_PATH_MAX];
     int rc;
-    if ((rc = pg_dec_expect(d, tools, "tools", PG_DEC_ARRAY)))
-        return rc;
-    size_t n = (size_t)cJSON_GetArraySize(tools);
-    pg_tool_t *out = pg_arena_calloc(d->a, n ? n : 1, sizeof(*out));
+    size_t n;
+    pg_tool_t *out = pg_dec_array(d, tools, "tools", sizeof(*out), &n, &rc);
     if (out == NULL)
-        return PG_ENOMEM;
+        return rc;
     size_t i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)
