@@ -12,9 +12,10 @@ SLOW_DELAY_MS=${BENCH_SLOW_DELAY_MS:-100}
 
 # start_upstream FILE ARGS...: starts fast_upstream; sets UP_PORT, UP_PID.
 start_upstream() {
-  local file=$1; shift
+  local file=$1 prog=fast_upstream; shift
+  case $file in *trivial*) prog=trivial_server ;; esac
   : >"$file"
-  "$BUILD/bench/fast_upstream" --port 0 "$@" >"$file" &
+  "$BUILD/bench/$prog" --port 0 "$@" >"$file" &
   UP_PID=$!
   pids="$pids $UP_PID"
   for _ in $(seq 100); do
@@ -28,6 +29,10 @@ start_upstream "$BUILD/fast_upstream.port" --chunks "$CHUNKS"
 fast_port=$UP_PORT; fast_pid=$UP_PID
 start_upstream "$BUILD/slow_upstream.port" --chunks "$CHUNKS" --chunk-delay-ms "$SLOW_DELAY_MS"
 slow_port=$UP_PORT
+# The machine's reference point: the aims assume a trivial C HTTP server
+# costs about 5.5 us of CPU per request; this one is measured here.
+start_upstream "$BUILD/trivial_server.port"
+trivial_port=$UP_PORT; trivial_pid=$UP_PID
 
 gw_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 sed -e "s/workers: 1/workers: $WORKERS/" -e "s/FAST_PORT/$fast_port/g" \
@@ -62,12 +67,14 @@ calc() { awk "BEGIN{ printf \"%.1f\", $1 }"; }
 
 # wrk_run NAME CONNS THREADS SECS URL [LUA]: wrk with LUA (default
 # bench/chat.lua); sets
-# W_RPS W_P50 W_P99 (us) W_GWCPU W_UPCPU (us per request) and prints a row.
+# W_RPS W_P50 W_P99 (us) W_GWCPU W_UPCPU (us per request of the upstream
+# process, $up_pid: fast_upstream unless set) and prints a row.
+up_pid=$fast_pid
 wrk_run() {
   local name=$1 c=$2 t=$3 secs=$4 url=$5 lua=${6:-bench/chat.lua} out reqs g0 g1 u0 u1 errs
-  g0=$(ticks_of "$gw_pid"); u0=$(ticks_of "$fast_pid")
+  g0=$(ticks_of "$gw_pid"); u0=$(ticks_of "$up_pid")
   out=$(wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$lua" "$url")
-  g1=$(ticks_of "$gw_pid"); u1=$(ticks_of "$fast_pid")
+  g1=$(ticks_of "$gw_pid"); u1=$(ticks_of "$up_pid")
   reqs=$(echo "$out" | awk '/requests in/{print $1}')
   W_RPS=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   W_P50=$(to_us "$(echo "$out" | awk '$1=="50%"{print $2}')")
@@ -112,6 +119,13 @@ d_rps=$W_RPS
 wrk_run "through the gateway" "$CONNS" "$THREADS" "$SECONDS_RUN" "$gw_url"
 g_rps=$W_RPS; g_cpu=$W_GWCPU
 echo "gateway/direct req/s ratio: $(calc "$g_rps / $d_rps")  (gateway cpu per proxied request: $g_cpu us)"
+up_pid=$trivial_pid
+wrk_run "trivial C server (reference)" "$CONNS" "$THREADS" "$SECONDS_RUN" \
+  "http://127.0.0.1:$trivial_port/v1/chat/completions"
+up_pid=$fast_pid
+t_cpu=$W_UPCPU
+echo "machine scale: trivial server $t_cpu us/request here vs 5.5 us where the aims were set (x$(calc "$t_cpu / 5.5"));" \
+  "gateway = $(calc "$g_cpu / $t_cpu") trivial servers per request (aim 15 us = $(calc "15 / 5.5") of them, $(calc "15 * $t_cpu / 5.5") us here)"
 
 echo "-- one connection, non-stream (wrk -c1 -t1, ${LAT_SECONDS}s runs, interleaved x$LAT_ROUNDS)"
 d50s=""; d99s=""; g50s=""; g99s=""; diff50s=""; diff99s=""

@@ -53,7 +53,7 @@ command -v wrk >/dev/null || bash scripts/install-deps.sh
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dbuildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$BUILD" polyglot-gw bench/fast_upstream bench/stream_client >/dev/null
+ninja -C "$BUILD" polyglot-gw bench/fast_upstream bench/stream_client bench/trivial_server >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 sed "s/workers: 1/workers: $WORKERS/" bench/bench.yaml >"$BUILD/bench.yaml"
