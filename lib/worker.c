@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "base/arena.h"
 #include "base/list.h"
 #include "base/time.h"
 #include "gateway_internal.h"
@@ -130,9 +131,11 @@ static void worker_thread_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     /* Access log lines collect per loop turn instead of one write(2)
      * each (on_log_flush). Only on our own threads: a host's loop thread
-     * keeps its logging as it is. */
+     * keeps its logging as it is. The same for the arena chunk cache. */
     pg_log_batch_enable();
+    pg_arena_cache_enable();
     uv_run(w->loop, UV_RUN_DEFAULT);
+    pg_arena_cache_disable();
     pg_log_batch_disable();
 }
 

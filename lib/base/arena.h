@@ -12,12 +12,11 @@ typedef struct pg_arena_chunk pg_arena_chunk_t;
 typedef struct pg_arena_cleanup pg_arena_cleanup_t;
 
 typedef struct pg_arena {
+    unsigned char *cur, *end;     /* the free bytes of head (inline path) */
     pg_arena_chunk_t *head;       /* owned: the chunk being filled */
     pg_arena_cleanup_t *cleanups; /* run in reverse order of registration */
     size_t chunk_size;            /* size of the next ordinary chunk */
     size_t used;                  /* bytes handed out, for stats */
-    /* The first chunk can live inside the owner (no malloc for small
-     * requests); see pg_arena_init. */
 } pg_arena_t;
 
 /* Initialises an arena whose ordinary chunks are chunk_size bytes (0: 4 KiB).
@@ -27,8 +26,21 @@ void pg_arena_init(pg_arena_t *a, size_t chunk_size);
  * pg_arena_init. */
 void pg_arena_destroy(pg_arena_t *a);
 
-/* size bytes aligned to 16; NULL on OOM. */
-void *pg_arena_alloc(pg_arena_t *a, size_t size);
+void *pg__arena_alloc_slow(pg_arena_t *a, size_t size);
+
+/* size bytes aligned to 16; NULL on OOM. The common case (room left in
+ * the current chunk) is inline: a request makes hundreds of these. */
+static inline void *pg_arena_alloc(pg_arena_t *a, size_t size)
+{
+    size_t need = (size + 15u) & ~(size_t)15u;
+    if (need >= size && need != 0 && (size_t)(a->end - a->cur) >= need) {
+        void *p = a->cur;
+        a->cur += need;
+        a->used += need;
+        return p;
+    }
+    return pg__arena_alloc_slow(a, size);
+}
 void *pg_arena_calloc(pg_arena_t *a, size_t count, size_t size);
 /* A NUL-terminated copy; the slice's n excludes the NUL. p NULL on OOM. */
 pg_str_t pg_arena_strdup(pg_arena_t *a, pg_str_t s);
@@ -36,6 +48,12 @@ char *pg_arena_cstr(pg_arena_t *a, pg_str_t s);
 /* printf into the arena; p NULL on OOM. */
 pg_str_t pg_arena_printf(pg_arena_t *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The calling thread keeps up to 64 freed default-size chunks for its
+ * next arenas (worker threads turn this on for request arenas); disable
+ * frees what it kept and must run before such a thread exits. */
+void pg_arena_cache_enable(void);
+void pg_arena_cache_disable(void);
 
 typedef void (*pg_arena_cleanup_fn)(void *ud);
 /* Registers fn(ud) to run at destroy. PG_OK or PG_ENOMEM. */

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -38,6 +39,38 @@ cJSON *pg_json_parse(pg_str_t text, size_t *err_offset);
  * with the byte offset where parsing stopped in *err_offset. */
 #include "base/arena.h"
 cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset);
+
+/* The first byte in [p, end) that a JSON string cannot hold as it is:
+ * '"', '\\' or a control character; end when there is none. Eight bytes
+ * at a time with the usual word-at-a-time tests (a zero byte after xor
+ * with c; a byte below 0x20): each test's lowest set high bit is exact
+ * (false positives only sit above a true hit), so the lowest bit of their
+ * union is the first such byte. The parser's string scan and the log's
+ * escaper both run on it. */
+static inline const char *pg_json_find_special(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t quote = w ^ (ones * '"');
+        uint64_t slash = w ^ (ones * '\\');
+        uint64_t hit = (((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
+                        ((w - ones * 0x20) & ~w)) & highs;
+        if (hit != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (__builtin_ctzll(hit) >> 3);
+#else
+            break; /* the exact byte is found one at a time below */
+#endif
+        }
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+        p++;
+    return p;
+}
 
 /* Finds the value of the top-level member key in the JSON object text
  * (already known to be valid JSON) without building a tree: [*start,

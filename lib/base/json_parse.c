@@ -28,6 +28,9 @@ static cJSON *parse_value(parser_t *ps);
 
 static void skip_ws(parser_t *ps)
 {
+    /* Compact JSON has no whitespace: one test for the usual case. */
+    if (ps->p < ps->end && (unsigned char)*ps->p > ' ')
+        return;
     while (ps->p < ps->end &&
            (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
         ps->p++;
@@ -95,49 +98,24 @@ static size_t utf8_put(char *o, unsigned cp)
 
 /* Parses a string at ps->p (on the opening quote) into a NUL-terminated
  * arena copy with escapes resolved. */
-/* Skips the bytes of a string that need no attention (not '"', not '\\',
- * not a control character) eight at a time: the usual word-at-a-time
- * tests for a zero byte, a byte equal to c, and a byte below 0x20. Returns
- * where the byte-by-byte loop must look. */
-static const char *skip_plain(const char *p, const char *end)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    const uint64_t highs = 0x8080808080808080ull;
-    while (end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        uint64_t quote = w ^ (ones * '"');
-        uint64_t slash = w ^ (ones * '\\');
-        uint64_t hit = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
-                       ((w - ones * 0x20) & ~w);
-        if (hit & highs)
-            break;
-        p += 8;
-    }
-    return p;
-}
-
 static char *parse_string(parser_t *ps)
 {
     const char *s = ps->p + 1;
     const char *q = s;
     bool escaped = false;
     /* First pass: find the end and whether anything needs decoding, so
-     * the common case is one memcpy. Keys and most values are short and
-     * end within the first 16 bytes; past them, a word at a time. */
-    while (q < ps->end && *q != '"') {
-        if ((unsigned char)*q < 0x20) {
+     * the common case is one memcpy. */
+    for (;;) {
+        q = pg_json_find_special(q, ps->end);
+        if (q >= ps->end || *q == '"')
+            break;
+        if (*q != '\\') { /* a control character */
             ps->p = q;
             fail(ps);
             return NULL;
         }
-        if (*q == '\\') {
-            escaped = true;
-            q++;
-        }
-        q++;
-        if (q - s == 16)
-            q = skip_plain(q, ps->end);
+        escaped = true;
+        q += 2; /* the escaped byte is checked when decoding */
     }
     if (q >= ps->end) {
         ps->p = ps->end;

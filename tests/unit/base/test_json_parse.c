@@ -3,6 +3,7 @@
  * invalid input. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,7 +53,7 @@ static void test_valid_documents(void **state)
         assert_same_as_cjson(docs[i]);
 }
 
-/* The word-at-a-time string scan (past a string's first 16 bytes) and the
+/* The word-at-a-time string scan (from a string's first byte) and the
  * integer fast path: a quote, a backslash or a control character at every
  * offset up to 40, so at each position in a word, and integers around the
  * 15-digit limit. */
@@ -72,6 +73,23 @@ static void test_fast_paths_at_every_offset(void **state)
         size_t off = 0;
         assert_null(pg_json_parse_arena(&a, pg_str_c(bad), &off));
         assert_int_equal(off, 1 + (size_t)pad);
+        pg_arena_destroy(&a);
+    }
+    /* Bytes >= 0x80 next to the bytes that matter, in one word; an escape
+     * as a word's last byte; a backslash that is the buffer's last byte. */
+    const char *mixed[] = {
+        "\"\xc3\xa9\xc3\xa9\xc3\xa9\\\"\xe4\xb8\xad\"",
+        "\"\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\"",
+        "\"abcdefg\\nhijklmn\\\"\"",
+        "[\"\xff\xfe\x80\x7f\"]",
+    };
+    for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++)
+        assert_same_as_cjson(mixed[i]);
+    const char *unterminated[] = {"\"abcdefgh\\", "\"abc\\", "\"abcdefghijklmnop"};
+    for (size_t i = 0; i < 3; i++) {
+        pg_arena_t a;
+        pg_arena_init(&a, 0);
+        assert_null(pg_json_parse_arena(&a, pg_str_c(unterminated[i]), NULL));
         pg_arena_destroy(&a);
     }
     const char *nums[] = {
