@@ -22,10 +22,48 @@ static void pump(struct pg_http_conn *c);
 
 /* ---- timers -------------------------------------------------------------- */
 
+/* Lazy deadlines: timer_kind and timer_due are the deadline that counts,
+ * and the uv timer moves only when a new deadline is earlier than the one
+ * it is armed for. A stop, or a later deadline (header, then body, then
+ * none while the handler answers), leaves it alone: every uv_timer_start
+ * and uv_timer_stop is a remove and an insert in libuv's timer heap, and
+ * a request would do several. When the uv timer fires, on_timer compares
+ * the loop time with the real deadline: none, nothing; not due yet, armed
+ * again for the rest; due, the timeout. Deadlines count in uv_now() ms,
+ * the clock uv_timer_start counts from, so a timeout runs on the same
+ * loop turn as a timer started for it directly would. */
+
+static void on_timer(uv_timer_t *t);
+
+static void timer_arm(struct pg_http_conn *c, uint64_t now)
+{
+    c->timer_armed = true;
+    c->timer_armed_at = c->timer_due;
+    uv_timer_start(&c->timer, on_timer,
+                   c->timer_due > now ? c->timer_due - now : 0, 0);
+}
+
+/* Arms the uv timer if the deadline that counts is earlier than it. */
+static void timer_sync(struct pg_http_conn *c)
+{
+    if (c->handles_closed || c->timer_kind == TIMER_NONE)
+        return;
+    if (!c->timer_armed || c->timer_due < c->timer_armed_at)
+        timer_arm(c, uv_now(c->timer.loop));
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct pg_http_conn *c = pg_container_of(t, struct pg_http_conn, timer);
     timer_kind_t kind = c->timer_kind;
+    uint64_t now = uv_now(t->loop);
+    c->timer_armed = false;
+    if (kind == TIMER_NONE)
+        return;
+    if (now < c->timer_due) {
+        timer_arm(c, now);
+        return;
+    }
     c->timer_kind = TIMER_NONE;
     switch (kind) {
     case TIMER_HEADER:
@@ -53,14 +91,17 @@ void pg__http_conn_timer(struct pg_http_conn *c, timer_kind_t kind,
 {
     if (c->handles_closed)
         return;
+    uint64_t now = uv_now(c->timer.loop);
     c->timer_kind = kind;
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    /* Saturated as uv_timer_start saturates its own sum. */
+    c->timer_due = ms < UINT64_MAX - now ? now + ms : UINT64_MAX;
+    if (!c->timer_hold)
+        timer_sync(c);
 }
 
 void pg__http_conn_timer_stop(struct pg_http_conn *c)
 {
     c->timer_kind = TIMER_NONE;
-    uv_timer_stop(&c->timer);
 }
 
 /* ---- closing ------------------------------------------------------------- */
@@ -399,10 +440,9 @@ static void on_eof(struct pg_http_conn *c)
     }
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void conn_input(struct pg_http_conn *c, ssize_t nread,
+                       const uv_buf_t *buf)
 {
-    struct pg_http_conn *c =
-        pg_container_of((uv_tcp_t *)s, struct pg_http_conn, tcp);
     if (nread == 0 || c->handles_closed)
         return;
     if (nread < 0) {
@@ -442,6 +482,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         settle(c);
     else
         pump(c);
+}
+
+/* The deadlines set while a read is handled (often header, body, none
+ * and idle, one after the other) are armed once, when it is done, with
+ * the loop time they were set at: the uv timer fires when it would have,
+ * and moves at most once per read. */
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct pg_http_conn *c =
+        pg_container_of((uv_tcp_t *)s, struct pg_http_conn, tcp);
+    c->timer_hold = true;
+    conn_input(c, nread, buf);
+    c->timer_hold = false;
+    timer_sync(c);
 }
 
 /* ---- start ------------------------------------------------------------------- */

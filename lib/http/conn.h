@@ -86,7 +86,14 @@ struct pg_http_conn {
     int depth;           /* handler calls on the stack for this conn */
 
     conn_state_t state;
+    /* The deadline that counts (see "timers" in conn.c): its kind
+     * (TIMER_NONE: none) and its loop time in uv_now() ms. The uv timer
+     * may be armed earlier than that (timer_armed_at), never later. */
     timer_kind_t timer_kind;
+    uint64_t timer_due;
+    uint64_t timer_armed_at; /* when the uv timer fires, if timer_armed */
+    bool timer_armed;
+    bool timer_hold;     /* in on_read: deadlines are armed when it ends */
     bool first;          /* no request seen yet on this connection */
 
     llhttp_t parser;
@@ -146,9 +153,14 @@ void pg__http_conn_kick(struct pg_http_conn *c);
 void pg__http_conn_error(struct pg_http_conn *c, int status, const char *msg);
 /* Begins a request: arena, start time, cleared fields. */
 void pg__http_req_begin(struct pg_http_conn *c);
-/* (Re)starts the connection's one timer for kind; 0 ms for TIMER_DEFER. */
+/* Sets the connection's one deadline to kind, ms from now (0 ms for
+ * TIMER_DEFER), replacing the previous one; the uv timer moves only when
+ * the new deadline is earlier than the one it is armed for (inside the
+ * read callback, once that returns). */
 void pg__http_conn_timer(struct pg_http_conn *c, timer_kind_t kind,
                          uint64_t ms);
+/* Clears the deadline; the uv timer stays armed and, when it fires, finds
+ * nothing due. */
 void pg__http_conn_timer_stop(struct pg_http_conn *c);
 /* Writes bufs: uv_try_write first, the rest copied into one uv_write.
  * PG_OK or PG_ECANCELED (the connection failed; abort follows). */

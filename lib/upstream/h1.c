@@ -118,6 +118,7 @@ struct h1_xfer {
     pg_upstream_cbs_t cbs;
     void *ud;
     uv_timer_t timer;           /* deadlines, deferred failure and resume */
+    uint64_t timer_at;          /* when it fires, if timer_armed */
     h1_phase_t phase;
     uint64_t t0, phase_at, last_read;
     uint64_t connect_ms, first_byte_ms, idle_ms, total_ms, max_bytes;
@@ -133,6 +134,7 @@ struct h1_xfer {
     bool reused, retried, got_byte, keep_alive, complete, rest;
     bool head_delivered, paused, resume_early, resume_due, fail_due;
     bool in_start, in_user, in_parse, in_timer, flush_due, canceled, done;
+    bool timer_armed;
 };
 
 static void conn_close(h1_conn_t *c);
@@ -664,8 +666,20 @@ static uint64_t phase_deadline(const h1_xfer_t *x)
     return 0;
 }
 
-/* Arms the timer for the nearest deadline. Body reads only move
- * last_read; an idle deadline that fires early is simply re-armed. */
+static void xfer_timer_start(h1_xfer_t *x, uint64_t now, uint64_t ms)
+{
+    x->timer_armed = true;
+    x->timer_at = now + ms;
+    uv_timer_start(&x->timer, on_xfer_timer, ms, 0);
+}
+
+/* Makes sure the timer fires by the nearest deadline. Lazily: a later
+ * deadline than the one it is armed for (the first byte's after the
+ * connect's, the idle one after both) or none at all leaves it alone, as
+ * each uv_timer_start or uv_timer_stop is a remove and an insert in
+ * libuv's timer heap; xfer_timeout finds what is really due when it
+ * fires, and re-arms for the rest of a deadline that is not. Body reads
+ * only move last_read, the same way. */
 static void xfer_arm(h1_xfer_t *x)
 {
     uint64_t d = phase_deadline(x), now = uv_now(x->h->loop);
@@ -674,15 +688,13 @@ static void xfer_arm(h1_xfer_t *x)
     if (x->fail_due || x->resume_due) {
         /* In libuv 1.44 a 0 ms timer re-armed inside its own callback runs
          * again in the same phase: 1 ms there cannot spin. */
-        uv_timer_start(&x->timer, on_xfer_timer, x->in_timer ? 1 : 0, 0);
+        xfer_timer_start(x, now, x->in_timer ? 1 : 0);
         return;
     }
     if (tot && (d == 0 || tot < d))
         d = tot;
-    if (d == 0)
-        uv_timer_stop(&x->timer);
-    else
-        uv_timer_start(&x->timer, on_xfer_timer, d > now ? d - now : 0, 0);
+    if (d != 0 && (!x->timer_armed || d < x->timer_at))
+        xfer_timer_start(x, now, d > now ? d - now : 0);
 }
 
 static void do_resume(h1_xfer_t *x);
@@ -726,6 +738,7 @@ static void on_xfer_timer(uv_timer_t *t)
 {
     h1_xfer_t *x = pg_container_of(t, h1_xfer_t, timer);
 
+    x->timer_armed = false;
     if (x->canceled || x->done)
         return;
     x->in_timer = true;
