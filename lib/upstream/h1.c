@@ -60,6 +60,7 @@ struct pg_h1 {
     unsigned pending;           /* open handles, DNS requests and hosts */
     bool closing;
     bool proxy_env;             /* a proxy variable is set: curl serves */
+    pg_h1_url_cache_t urls;     /* transfers' URLs, taken apart */
     void (*done_cb)(void *ud);
     void *done_ud;
     char rbuf[H1_READ_BUF];     /* every read lands here, parsed at once */
@@ -1228,7 +1229,7 @@ int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *o,
     h1_host_t *ho;
 
     *out = NULL;
-    if (h->proxy_env || !pg__h1_parse_url(o->url, &u))
+    if (h->proxy_env || !pg__h1_parse_url_cached(&h->urls, o->url, &u))
         return PG_DECLINED;
     if (h->closing)
         return PG_EINVAL;

@@ -1,6 +1,7 @@
 /* h1_req.c: what the native HTTP/1.1 client sends (see h1_req.h): the
- * http:// URL taken apart, and the request line and headers built in one
- * buffer. Pure functions; the loop thread of the transfer calls them. */
+ * http:// URL taken apart (and a few remembered), and the request line
+ * and headers built in one buffer. The loop thread of the transfer calls
+ * them. */
 #include "upstream/h1_req.h"
 
 #include <string.h>
@@ -57,6 +58,31 @@ bool pg__h1_parse_url(const char *url, pg_h1_url_t *u)
         ;
     u->target = (pg_str_t){e, (size_t)(p - e)};
     return true;
+}
+
+bool pg__h1_parse_url_cached(pg_h1_url_cache_t *cache, const char *url,
+                             pg_h1_url_t *u)
+{
+    size_t n = strlen(url);
+    struct pg_h1_url_cached *e;
+
+    if (n == 0 || n >= PG_H1_URL_CACHE_LEN)
+        return pg__h1_parse_url(url, u);
+    for (unsigned i = 0; i < PG_H1_URL_CACHE_N; i++) {
+        e = &cache->e[i];
+        if (e->n == n && memcmp(e->url, url, n) == 0) {
+            *u = e->u;
+            return e->ok;
+        }
+    }
+    /* Parsed from the copy, so the cached slices point into the cache. */
+    e = &cache->e[cache->next];
+    cache->next = (cache->next + 1) % PG_H1_URL_CACHE_N;
+    memcpy(e->url, url, n + 1);
+    e->n = n;
+    e->ok = pg__h1_parse_url(e->url, &e->u);
+    *u = e->u;
+    return e->ok;
 }
 
 /* Decimal digits of v into p (room for 20); returns their count. */
