@@ -1,4 +1,4 @@
-/* test_misc.c: lib/base/ids.c, sha256.c, log.c, alloc.c (error table) */
+/* test_misc.c: lib/base/sha256.c, log.c, alloc.c (error table) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,28 +7,9 @@
 
 #include <cmocka.h>
 
-#include "base/ids.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "polyglot/polyglot.h"
-
-static void test_request_ids(void **state)
-{
-    char a[PG_REQUEST_ID_LEN + 1], b[PG_REQUEST_ID_LEN + 1];
-    pg_request_id_new(a);
-    pg_request_id_new(b);
-    assert_int_equal(strlen(a), PG_REQUEST_ID_LEN);
-    assert_memory_equal(a, "req_", 4);
-    assert_string_not_equal(a, b);
-    assert_true(pg_request_id_valid(a, strlen(a)));
-    assert_true(pg_request_id_valid("abc-123_x.y:z", 13));
-    assert_false(pg_request_id_valid("", 0));
-    assert_false(pg_request_id_valid("bad id", 6));
-    assert_false(pg_request_id_valid("x\r\nInjected: 1", 15));
-    char longid[200];
-    memset(longid, 'a', sizeof(longid));
-    assert_false(pg_request_id_valid(longid, sizeof(longid)));
-}
 
 static void test_sha256(void **state)
 {
@@ -90,7 +71,6 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_ids),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_log_json_and_text),
         cmocka_unit_test(test_log_long_line_is_cut),
