@@ -133,19 +133,42 @@ int pg_json_append_i64(pg_buf_t *b, int64_t v)
 
 size_t pg_i64_to_chars(int64_t v, char out[24])
 {
-    /* Digits are produced backwards into a scratch buffer, then copied:
-     * cheaper than printf by an order of magnitude on the hot path. */
-    char rev[24];
-    size_t k = 0, n = 0;
+    /* The length first, then the digits straight into place from the
+     * last, two per division: cheaper than printf by an order of
+     * magnitude, and than digits reversed through a scratch buffer. */
+    static const char pairs[] = "00010203040506070809"
+                                "10111213141516171819"
+                                "20212223242526272829"
+                                "30313233343536373839"
+                                "40414243444546474849"
+                                "50515253545556575859"
+                                "60616263646566676869"
+                                "70717273747576777879"
+                                "80818283848586878889"
+                                "90919293949596979899";
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        rev[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        out[n++] = '-';
-    while (k > 0)
-        out[n++] = rev[--k];
+    size_t n = v < 0 ? 1 : 0;
+    out[0] = '-';
+    if (u < 10) { /* flags, counts, small ids: the most common case */
+        out[n] = (char)('0' + u);
+        return n + 1;
+    }
+    size_t digits = 1;
+    for (uint64_t t = u; t >= 10; t /= 10)
+        digits++;
+    n += digits;
+    char *o = out + n;
+    while (u >= 100) {
+        o -= 2;
+        memcpy(o, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        o -= 2;
+        memcpy(o, pairs + 2 * u, 2);
+    } else {
+        *--o = (char)('0' + u);
+    }
     return n;
 }
 

@@ -40,24 +40,33 @@ cJSON *pg_json_parse(pg_str_t text, size_t *err_offset);
 #include "base/arena.h"
 cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset);
 
-/* The first byte in [p, end) that a JSON string cannot hold as it is:
- * '"', '\\' or a control character; end when there is none. Eight bytes
- * at a time with the usual word-at-a-time tests (a zero byte after xor
- * with c; a byte below 0x20): each test's lowest set high bit is exact
- * (false positives only sit above a true hit), so the lowest bit of their
- * union is the first such byte. The parser's string scan and the log's
- * escaper both run on it. */
-static inline const char *pg_json_find_special(const char *p, const char *end)
+/* The bytes of w (eight, as loaded from memory) that a JSON string cannot
+ * hold as they are: '"', '\\' and control characters, as their high bits.
+ * The usual word-at-a-time tests: flipping bit 1 turns '"' into 0x20 and
+ * keeps control characters below it, so one "byte below 0x21" test finds
+ * both, and a zero byte after xor with '\\' finds the other. Each test's
+ * lowest set high bit is exact (false positives only sit above a true
+ * hit), so on a little-endian load the lowest bit of the union is the
+ * first such byte. */
+static inline uint64_t pg_json_special_bytes(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull;
     const uint64_t highs = 0x8080808080808080ull;
+    uint64_t low = w ^ (ones * 0x02);
+    uint64_t slash = w ^ (ones * '\\');
+    return (((low - ones * 0x21) & ~low) | ((slash - ones) & ~slash)) & highs;
+}
+
+/* The first byte in [p, end) that a JSON string cannot hold as it is:
+ * '"', '\\' or a control character; end when there is none. Eight bytes
+ * at a time (pg_json_special_bytes). The parser's string scan and the
+ * log's escaper both run on it. */
+static inline const char *pg_json_find_special(const char *p, const char *end)
+{
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        uint64_t quote = w ^ (ones * '"');
-        uint64_t slash = w ^ (ones * '\\');
-        uint64_t hit = (((quote - ones) & ~quote) | ((slash - ones) & ~slash) |
-                        ((w - ones * 0x20) & ~w)) & highs;
+        uint64_t hit = pg_json_special_bytes(w);
         if (hit != 0) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
             return p + (__builtin_ctzll(hit) >> 3);

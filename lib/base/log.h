@@ -26,17 +26,23 @@ typedef enum pg_log_field_type {
     PG_LF_MS /* i64 microseconds shown as milliseconds with 3 decimals */
 } pg_log_field_type_t;
 
+/* A field's key is one of our own ASCII literals, written unescaped; the
+ * macros take its length from the literal (PG_LF_KEY refuses anything but
+ * a literal), so a line never measures its keys. */
 typedef struct pg_log_field {
-    const char *key;
+    pg_str_t key;
     pg_log_field_type_t type;
     pg_str_t s;
     int64_t i;
 } pg_log_field_t;
 
-#define PG_LF_S(k, v) ((pg_log_field_t){.key = (k), .type = PG_LF_STR, .s = (v)})
-#define PG_LF_I(k, v) ((pg_log_field_t){.key = (k), .type = PG_LF_I64, .i = (v)})
+#define PG_LF_KEY(k) PG_STR("" k)
+#define PG_LF_S(k, v) \
+    ((pg_log_field_t){.key = PG_LF_KEY(k), .type = PG_LF_STR, .s = (v)})
+#define PG_LF_I(k, v) \
+    ((pg_log_field_t){.key = PG_LF_KEY(k), .type = PG_LF_I64, .i = (v)})
 #define PG_LF_US_AS_MS(k, v) \
-    ((pg_log_field_t){.key = (k), .type = PG_LF_MS, .i = (v)})
+    ((pg_log_field_t){.key = PG_LF_KEY(k), .type = PG_LF_MS, .i = (v)})
 
 static inline bool pg_log_enabled(const pg_logger_t *lg, pg_log_level_t lvl)
 {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -65,6 +66,39 @@ static void test_numbers(void **state)
     pg_buf_free(&b);
 }
 
+/* pg_i64_to_chars against printf: every length, both signs, the ends of
+ * the range, and the values either side of each power of ten. */
+static void check_i64(int64_t v)
+{
+    char want[32], got[24];
+    snprintf(want, sizeof(want), "%lld", (long long)v);
+    size_t n = pg_i64_to_chars(v, got);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(got, want, n);
+}
+
+static void test_i64_to_chars(void **state)
+{
+    check_i64(INT64_MIN);
+    check_i64(INT64_MAX);
+    check_i64(INT64_MIN + 1);
+    int64_t p = 1;
+    for (int k = 0; k <= 18; k++, p *= 10) {
+        for (int64_t d = -1; d <= 1; d++) {
+            check_i64(p + d);
+            check_i64(-(p + d));
+        }
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 10000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        check_i64((int64_t)(x >> (i % 64)));
+        check_i64(-(int64_t)(x >> (i % 64 + 1)));
+    }
+}
+
 static void test_parse_error_offset(void **state)
 {
     size_t off = 0;
@@ -79,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_roundtrip_through_cjson),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_i64_to_chars),
         cmocka_unit_test(test_parse_error_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
