@@ -9,9 +9,11 @@
  * that would call the handler again (on_complete, the next pipelined
  * request, on_abort) is done by settle() only when no handler frame of the
  * connection is on the stack, and API calls made from the handler's own
- * callbacks defer it to a 0 ms timer (pg__http_conn_kick).
+ * callbacks defer it to the next loop turn through the server's settle
+ * queue (pg__http_conn_kick).
  *
  * Called only on the server's loop thread. */
+#include <assert.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -78,9 +80,6 @@ static void on_timer(uv_timer_t *t)
     case TIMER_LINGER:
         pg__http_conn_close(c);
         break;
-    case TIMER_DEFER:
-        settle(c);
-        break;
     case TIMER_NONE:
         break;
     }
@@ -104,10 +103,59 @@ void pg__http_conn_timer_stop(struct pg_http_conn *c)
     c->timer_kind = TIMER_NONE;
 }
 
+/* ---- deferred settle ------------------------------------------------------ */
+
+/* A handler that answers from one of its own callbacks (an upstream
+ * response, a timer of its own) is still inside pg_http_respond or
+ * pg_http_stream_end when the request can end; settling there would run
+ * on_complete, and on_request for the next pipelined request, inside that
+ * call. The connection waits on its server's settle queue instead, and one
+ * uv_idle handle per server settles the queue on the next loop turn, in
+ * the order of the kicks. A kick is a list insert; the idle handle starts
+ * and stops at most once per loop turn for all connections (a 0 ms timer
+ * per connection moved twice in libuv's timer heap per request). Idle
+ * handles run before the poll of every loop turn, so a queued settle never
+ * waits for I/O or a timer, whichever phase kicked it; an active one also
+ * makes the poll return at once, so it is stopped as soon as the queue is
+ * empty. */
+
+static void settle_unlink(struct pg_http_conn *c)
+{
+    pg_list_remove(&c->settle_node);
+    if (pg_list_empty(&c->srv->settle_q))
+        uv_idle_stop(&c->srv->settle_idle);
+}
+
+static void on_settle_idle(uv_idle_t *h)
+{
+    pg_http_server_t *srv = pg_container_of(h, pg_http_server_t, settle_idle);
+    /* A connection kicked meanwhile (a handler called from one settle
+     * answers another connection's request) joins the tail and is
+     * settled in this pass, as a 0 ms timer started from a timer
+     * callback would have run in the same pass. */
+    while (!pg_list_empty(&srv->settle_q)) {
+        struct pg_http_conn *c = pg_container_of(
+            srv->settle_q.next, struct pg_http_conn, settle_node);
+        settle_unlink(c);
+        settle(c);
+    }
+}
+
+void pg__http_conn_kick(struct pg_http_conn *c)
+{
+    if (c->depth > 0 || c->handles_closed || pg_list_linked(&c->settle_node))
+        return;
+    pg_http_server_t *srv = c->srv;
+    if (pg_list_empty(&srv->settle_q))
+        uv_idle_start(&srv->settle_idle, on_settle_idle);
+    pg_list_push_back(&srv->settle_q, &c->settle_node);
+}
+
 /* ---- closing ------------------------------------------------------------- */
 
 static void conn_free(struct pg_http_conn *c)
 {
+    assert(!pg_list_linked(&c->settle_node));
     /* A request that began but reached neither the handler nor a server
      * answer is owed no on_complete. */
     if (c->req_live)
@@ -142,6 +190,9 @@ void pg__http_conn_close(struct pg_http_conn *c)
     c->handles_closed = true;
     c->state = CONN_CLOSING;
     c->timer_kind = TIMER_NONE;
+    /* Its memory goes after the close callbacks: no settle may be owed. */
+    if (pg_list_linked(&c->settle_node))
+        settle_unlink(c);
     c->pending_closes = 2;
     uv_close((uv_handle_t *)&c->tcp, on_tcp_close);
     uv_close((uv_handle_t *)&c->timer, on_timer_close);
@@ -280,6 +331,9 @@ static void settle(struct pg_http_conn *c)
 {
     if (c->depth > 0 || c->handles_closed)
         return;
+    /* This settle does all that a queued one would. */
+    if (pg_list_linked(&c->settle_node))
+        settle_unlink(c);
     if (c->io_error) {
         /* A response fully handed to the socket before the peer left is
          * not an abort. */
@@ -294,13 +348,6 @@ static void settle(struct pg_http_conn *c)
     if (c->need_finish && c->queued == 0 && c->req_live)
         req_finish(c);
     pump(c);
-}
-
-void pg__http_conn_kick(struct pg_http_conn *c)
-{
-    if (c->depth > 0 || c->handles_closed)
-        return;
-    pg__http_conn_timer(c, TIMER_DEFER, 0);
 }
 
 void pg__http_conn_error(struct pg_http_conn *c, int status, const char *msg)

@@ -2,11 +2,12 @@
  * connection structs, and the functions each file exports to the others
  * (pg__http_*). Nothing outside lib/http includes this.
  *
- * Ownership: the server owns its connections (an intrusive list); a
- * connection owns its uv_tcp_t and uv_timer_t and is freed only after both
- * close callbacks ran. The request being served is embedded in its
- * connection (one active request per connection), so serving a request
- * allocates nothing but its arena's chunks.
+ * Ownership: the server owns its connections (an intrusive list) and the
+ * uv_idle_t that settles them on the next loop turn; a connection owns its
+ * uv_tcp_t and uv_timer_t and is freed only after both close callbacks
+ * ran. The request being served is embedded in its connection (one active
+ * request per connection), so serving a request allocates nothing but its
+ * arena's chunks.
  *
  * Threads: the loop thread of the server, only. */
 #ifndef PG_HTTP_CONN_H
@@ -50,7 +51,6 @@ typedef enum timer_kind {
     TIMER_HEADER, /* headers must complete: 408 */
     TIMER_BODY,   /* body inactivity (idle_timeout): 408 */
     TIMER_IDLE,   /* keep-alive idle: close silently */
-    TIMER_DEFER,  /* 0 ms: settle outside the handler's frame */
     TIMER_LINGER  /* discard input, then close */
 } timer_kind_t;
 
@@ -65,6 +65,12 @@ struct pg_http_server {
     pg_list_t conns;             /* struct pg_http_conn.node */
     size_t nconns;
     char *rbuf;                  /* owned: shared read buffer */
+    /* Connections owed a settle on the next loop turn (struct
+     * pg_http_conn.settle_node), and the idle handle that runs them: active
+     * only while the queue is not empty, closed after the last
+     * connection (see "deferred settle" in conn.c). */
+    pg_list_t settle_q;
+    uv_idle_t settle_idle;
     bool listener_open;          /* uv_close not yet called on listener */
     bool listener_closed;        /* its close callback ran */
     bool draining;
@@ -76,6 +82,7 @@ struct pg_http_server {
 struct pg_http_conn {
     pg_http_server_t *srv; /* borrowed: outlives the connection */
     pg_list_t node;
+    pg_list_t settle_node; /* on srv->settle_q while a settle is owed */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown;
@@ -144,19 +151,21 @@ void pg__http_conn_close(struct pg_http_conn *c);
 /* Aborts the active request (on_abort, on_complete) and closes; deferred
  * while a handler frame of this conn is on the stack. */
 void pg__http_conn_abort(struct pg_http_conn *c);
-/* Called by API functions that may end the request: settles now if no
- * handler frame of this conn is on the stack and we are not inside one of
- * the handler's own calls, else on the next loop turn. */
+/* Called by API functions that may end the request. With a handler frame
+ * of this conn on the stack, nothing: that frame settles when it returns.
+ * Otherwise (the handler answers from one of its own callbacks) the
+ * connection joins the server's settle queue and is settled on the next
+ * loop turn, outside the caller's frame. */
 void pg__http_conn_kick(struct pg_http_conn *c);
 /* Answers the current (possibly not yet parsed) request with a server-made
  * error, then closes. */
 void pg__http_conn_error(struct pg_http_conn *c, int status, const char *msg);
 /* Begins a request: arena, start time, cleared fields. */
 void pg__http_req_begin(struct pg_http_conn *c);
-/* Sets the connection's one deadline to kind, ms from now (0 ms for
- * TIMER_DEFER), replacing the previous one; the uv timer moves only when
- * the new deadline is earlier than the one it is armed for (inside the
- * read callback, once that returns). */
+/* Sets the connection's one deadline to kind, ms from now, replacing the
+ * previous one; the uv timer moves only when the new deadline is earlier
+ * than the one it is armed for (inside the read callback, once that
+ * returns). */
 void pg__http_conn_timer(struct pg_http_conn *c, timer_kind_t kind,
                          uint64_t ms);
 /* Clears the deadline; the uv timer stays armed and, when it fires, finds

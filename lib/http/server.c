@@ -1,7 +1,8 @@
 /* server.c: the listening socket of one worker: accept (with the
  * max_connections cap and TCP_NODELAY), the connection list, drain and
- * close. The server owns its connections; it is freed once the listener
- * and every connection have closed after pg_http_server_close.
+ * close. The server owns its connections and the idle handle that settles
+ * them (conn.c); it is freed once the listener and every connection have
+ * closed after pg_http_server_close, and then that idle handle.
  *
  * Called only on the server's loop thread. */
 #include <stdio.h>
@@ -20,16 +21,25 @@
 #define DEF_IDLE_TIMEOUT_MS 75000u
 #define DEF_MAX_QUEUED_BYTES (1024u * 1024u)
 
-static void server_maybe_done(pg_http_server_t *srv)
+static void on_settle_idle_close(uv_handle_t *h)
 {
-    if (!srv->closing || !srv->listener_closed || srv->nconns > 0)
-        return;
+    pg_http_server_t *srv =
+        pg_container_of((uv_idle_t *)h, pg_http_server_t, settle_idle);
     void (*cb)(void *) = srv->done_cb;
     void *ud = srv->done_ud;
     pg__free(srv->rbuf);
     pg__free(srv);
     if (cb != NULL)
         cb(ud);
+}
+
+static void server_maybe_done(pg_http_server_t *srv)
+{
+    if (!srv->closing || !srv->listener_closed || srv->nconns > 0 ||
+        uv_is_closing((uv_handle_t *)&srv->settle_idle))
+        return;
+    /* Only a connection can queue a settle, and the last one is gone. */
+    uv_close((uv_handle_t *)&srv->settle_idle, on_settle_idle_close);
 }
 
 static void on_listener_close(uv_handle_t *h)
@@ -92,6 +102,7 @@ static void on_connection(uv_stream_t *s, int status)
         return;
     }
     c->srv = srv;
+    pg_list_init(&c->settle_node);
     pg_list_push_back(&srv->conns, &c->node);
     srv->nconns++;
     uv_timer_init(srv->loop, &c->timer);
@@ -154,6 +165,7 @@ int pg_http_server_new(uv_loop_t *loop, uv_os_sock_t fd,
     apply_defaults(&srv->limits);
     srv->handler = *handler;
     pg_list_init(&srv->conns);
+    pg_list_init(&srv->settle_q);
     int r = uv_tcp_init(loop, &srv->listener);
     if (r != 0) {
         snprintf(err, PG_ERRMSG_SIZE, "http server: uv_tcp_init: %s",
@@ -181,6 +193,8 @@ int pg_http_server_new(uv_loop_t *loop, uv_os_sock_t fd,
         uv_close((uv_handle_t *)&srv->listener, on_failed_close);
         return PG_ELISTEN;
     }
+    /* Last, so that the failures above have no idle handle to close. */
+    uv_idle_init(loop, &srv->settle_idle);
     srv->listener_open = true;
     *out = srv;
     return PG_OK;

@@ -1,6 +1,7 @@
 /* test_http_server.c: lib/http end to end. Each test makes its own loop,
  * binds 127.0.0.1:0, runs a pg_http_server with a test handler (echo,
- * delayed echo, streaming on a timer, never answering, one huge chunk) and
+ * delayed echo, streaming on a timer, never answering, one huge chunk,
+ * echo from a uv_check callback for a batch of connections) and
  * drives it from a client thread with raw sockets so the exact bytes are
  * ours (pipelining, garbage, slow headers). The client thread only records
  * what it saw; the main thread asserts after joining it, and every test
@@ -31,7 +32,8 @@ typedef enum mode {
     MODE_DELAY,  /* like echo, 10 ms later from a timer */
     MODE_STREAM, /* chunked "chunk-<i>\n" x nchunks, one per tick */
     MODE_NEVER,  /* never answers */
-    MODE_BIG     /* one chunk of BIG_LEN bytes, ends on drain */
+    MODE_BIG,    /* one chunk of BIG_LEN bytes, ends on drain */
+    MODE_CHECK   /* echo once `batch` requests wait, from a uv_check */
 } mode_t_;
 
 #define BIG_LEN (8u * 1024u * 1024u)
@@ -51,6 +53,17 @@ struct fx {
     uv_async_t stop;
     uv_timer_t timer; /* the delayed / streaming handler's one timer */
     pg_http_req_t *cur; /* the request the timer works for */
+    /* MODE_CHECK: the check handle answers the held requests from the
+     * loop's check phase (after I/O, before close callbacks), then closes
+     * the server if close_in_check. A request handed over outside the poll
+     * phase would leave the check waiting for the next I/O: the idle
+     * handle, active with it, keeps the poll from blocking. */
+    uv_check_t check;
+    uv_idle_t check_idle;
+    int batch;
+    pg_http_req_t *held[MAXR];
+    int nheld;
+    bool close_in_check;
     int sent_chunks;
     client_fn client;
     pthread_t thr;
@@ -122,6 +135,22 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+static void on_server_done(void *ud);
+
+static void on_check_idle(uv_idle_t *h) { (void)h; }
+
+static void on_check(uv_check_t *h)
+{
+    fx_t *fx = pg_container_of(h, fx_t, check);
+    uv_check_stop(h);
+    uv_idle_stop(&fx->check_idle);
+    for (int i = 0; i < fx->nheld; i++)
+        echo_now(fx->held[i]);
+    fx->nheld = 0;
+    if (fx->close_in_check)
+        pg_http_server_close(fx->srv, on_server_done, fx);
+}
+
 static void on_abort_cb(void *ud)
 {
     fx_t *fx = ud;
@@ -186,6 +215,13 @@ static void on_request(void *ud, pg_http_req_t *req)
         break;
     case MODE_NEVER:
         break;
+    case MODE_CHECK:
+        fx->held[fx->nheld++] = req;
+        if (fx->nheld == fx->batch) {
+            uv_check_start(&fx->check, on_check);
+            uv_idle_start(&fx->check_idle, on_check_idle);
+        }
+        break;
     case MODE_BIG:
         fx->cur = req;
         pg_http_req_on_drain(req, on_big_drain, fx);
@@ -248,9 +284,13 @@ static void on_server_done(void *ud)
 static void on_stop(uv_async_t *a)
 {
     fx_t *fx = pg_container_of(a, fx_t, stop);
-    pg_http_server_close(fx->srv, on_server_done, fx);
+    /* A test may have closed it already. */
+    if (fx->srv != NULL)
+        pg_http_server_close(fx->srv, on_server_done, fx);
     uv_close((uv_handle_t *)&fx->stop, NULL);
     uv_close((uv_handle_t *)&fx->timer, NULL);
+    uv_close((uv_handle_t *)&fx->check, NULL);
+    uv_close((uv_handle_t *)&fx->check_idle, NULL);
 }
 
 static void *client_main(void *arg)
@@ -266,6 +306,7 @@ static fx_t *fx_new(mode_t_ mode)
     fx_t *fx = calloc(1, sizeof(*fx));
     fx->mode = mode;
     fx->nchunks = 5;
+    fx->batch = 1;
     fx->limits = (pg_http_limits_t){
         .max_header_bytes = 8192,
         .max_body_bytes = 1000,
@@ -292,6 +333,8 @@ static void fx_run(fx_t *fx, client_fn client)
                      PG_OK);
     uv_async_init(&fx->loop, &fx->stop, on_stop);
     uv_timer_init(&fx->loop, &fx->timer);
+    uv_check_init(&fx->loop, &fx->check);
+    uv_idle_init(&fx->loop, &fx->check_idle);
     fx->client = client;
     assert_int_equal(pthread_create(&fx->thr, NULL, client_main, fx), 0);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
@@ -498,6 +541,68 @@ static void test_pipelining_async_handler(void **state)
     fx_free(fx);
 }
 
+/* Responses made from the check phase end their requests on the next
+ * loop turn (the settle queue), and the connections go on: the pipelined
+ * requests behind them are served, and keep-alive works, with timeouts
+ * long enough that a loop waiting for them would fail the client's 5 s
+ * read. */
+static void test_pipelining_answer_from_check(void **state)
+{
+    fx_t *fx = fx_new(MODE_CHECK);
+    fx->limits.header_timeout_ms = 60000;
+    fx->limits.idle_timeout_ms = 60000;
+    fx_run(fx, c_pipeline);
+    check_pipeline(fx);
+    assert_int_equal(atomic_load(&fx->ncomplete), 3);
+    fx_free(fx);
+}
+
+/* Two connections answered in the same check callback: both wait on the
+ * settle queue at once, and both take a second request afterwards. */
+static void c_two_conns(fx_t *fx)
+{
+    int fd[2];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2; i++) {
+            char r[64];
+            snprintf(r, sizeof(r), "GET /c%d-%d HTTP/1.1\r\nHost: t\r\n\r\n", i,
+                     round);
+            if (round == 0)
+                fd[i] = tc_raw_connect(fx->port);
+            tc_raw_send(fd[i], r, strlen(r));
+        }
+        for (int i = 0; i < 2; i++) {
+            int slot = round * 2 + i;
+            fx->ok[slot] = tc_raw_recv_responses(fd[i], 1, 5000, &fx->out[slot],
+                                                 &fx->closed[slot]);
+        }
+    }
+    close(fd[0]);
+    close(fd[1]);
+}
+
+static void test_two_connections_settle_together(void **state)
+{
+    fx_t *fx = fx_new(MODE_CHECK);
+    fx->batch = 2;
+    fx->limits.header_timeout_ms = 60000;
+    fx->limits.idle_timeout_ms = 60000;
+    fx_run(fx, c_two_conns);
+    for (int slot = 0; slot < 4; slot++) {
+        assert_true(fx->ok[slot]);
+        assert_false(fx->closed[slot]);
+        tc_http_msg_t m[1];
+        char want[16];
+        snprintf(want, sizeof(want), "/c%d-%d", slot % 2, slot / 2);
+        assert_int_equal(parse(fx, slot, m, 1), 1);
+        assert_string_equal(m[0].body, want);
+        free_msgs(m, 1);
+    }
+    assert_int_equal(atomic_load(&fx->nrequests), 4);
+    assert_int_equal(atomic_load(&fx->ncomplete), 4);
+    fx_free(fx);
+}
+
 static void c_chunked_body(fx_t *fx)
 {
     int fd = tc_raw_connect(fx->port);
@@ -692,6 +797,21 @@ static void test_idle_timeout_closes_silently(void **state)
     assert_true(fx->closed[0]);
     assert_int_equal(fx->extra, 0); /* no 408 on an idle keep-alive */
     assert_int_equal(atomic_load(&fx->ncomplete), 1);
+    fx_free(fx);
+}
+
+/* The server closes in the same callback that answered: the connection
+ * leaves the settle queue as it closes (its memory goes before the next
+ * idle phase), and its request completes once, as aborted. */
+static void test_close_with_settle_queued(void **state)
+{
+    fx_t *fx = fx_new(MODE_CHECK);
+    fx->close_in_check = true;
+    fx_run(fx, c_idle); /* one request, then wait for the close */
+    assert_true(fx->closed[0]);
+    assert_int_equal(atomic_load(&fx->nrequests), 1);
+    assert_int_equal(atomic_load(&fx->ncomplete), 1);
+    assert_int_equal(atomic_load(&fx->naborted_complete), 1);
     fx_free(fx);
 }
 
@@ -942,12 +1062,15 @@ int main(void)
         cmocka_unit_test(test_http10_close_and_keep_alive),
         cmocka_unit_test(test_pipelining_sync_handler),
         cmocka_unit_test(test_pipelining_async_handler),
+        cmocka_unit_test(test_pipelining_answer_from_check),
+        cmocka_unit_test(test_two_connections_settle_together),
         cmocka_unit_test(test_chunked_request_body),
         cmocka_unit_test(test_expect_100_continue),
         cmocka_unit_test(test_413_content_length_and_chunked),
         cmocka_unit_test(test_431_headers_too_large),
         cmocka_unit_test(test_408_header_timeout),
         cmocka_unit_test(test_idle_timeout_closes_silently),
+        cmocka_unit_test(test_close_with_settle_queued),
         cmocka_unit_test(test_garbage_400_then_new_connection_works),
         cmocka_unit_test(test_request_id_kept_or_replaced),
         cmocka_unit_test(test_streaming_response),
