@@ -83,11 +83,13 @@ static void test_i64_to_chars(void **state)
     check_i64(INT64_MAX);
     check_i64(INT64_MIN + 1);
     int64_t p = 1;
-    for (int k = 0; k <= 18; k++, p *= 10) {
+    for (int k = 0; k <= 18; k++) {
         for (int64_t d = -1; d <= 1; d++) {
             check_i64(p + d);
             check_i64(-(p + d));
         }
+        if (k < 18)
+            p *= 10; /* 10^19 would overflow */
     }
     uint64_t x = 0x9E3779B97F4A7C15ull;
     for (int i = 0; i < 10000; i++) {
