@@ -12,6 +12,15 @@
  * freed in that handle's close callback; the pg_h1_t is freed when its
  * last handle, request and host are gone (h->pending reaches 0).
  *
+ * Names: a host resolves with uv_getaddrinfo on libuv's threadpool, at
+ * most one lookup at a time; transfers that need the answer meanwhile
+ * wait on the host for it. An answer serves H1_DNS_TTL_MS; then the next
+ * transfer waits for a refresh, and if that fails the old answer serves
+ * H1_DNS_STALE_MS more.
+ * A name that never resolved fails its transfers at once, with the
+ * lookup's error, for H1_DNS_NEG_MS after the failed lookup. Hosts nobody
+ * uses are forgotten beyond H1_HOSTS_MAX, answers and failures with them.
+ *
  * Re-entrancy: user callbacks run inside llhttp's callbacks. A transfer
  * canceled from inside its own callback (in_user) or while its parser runs
  * (in_parse) is only marked; the frame that called out frees it when the
@@ -37,6 +46,16 @@
 #define H1_POOL_IDLE_MS (60 * 1000)
 #define H1_DNS_TTL_MS (60 * 1000)
 #define H1_DNS_STALE_MS (5 * 1000) /* after a failed refresh, till the next */
+/* How long a name that failed to resolve fails its transfers at once,
+ * without a new lookup. Each lookup takes one of libuv's threadpool
+ * threads (4 by default, shared with file and other work) for as long as
+ * the resolver takes, up to its own timeouts of several seconds; without
+ * this a misconfigured or failing name under load queues a lookup per
+ * request and starves the pool. 5 s keeps that to one lookup per name
+ * every 5 s, yet is short next to an operator's fix or a resolver's
+ * recovery, and matches how long a failed refresh keeps serving an old
+ * answer (H1_DNS_STALE_MS). */
+#define H1_DNS_NEG_MS (5 * 1000)
 #define H1_HOSTS_MAX 64    /* unreferenced hosts kept for their DNS answer */
 #define H1_ADDRS_MAX 4     /* addresses tried per host */
 #define H1_READ_BUF (64 * 1024)
@@ -57,6 +76,8 @@ struct pg_h1 {
     size_t nhosts, nidle;
     unsigned max_idle;
     uint64_t idle_ms;
+    uint64_t neg_ms;            /* negative DNS window, H1_DNS_NEG_MS */
+    uint64_t lookups;           /* getaddrinfo calls started */
     unsigned pending;           /* open handles, DNS requests and hosts */
     bool closing;
     bool proxy_env;             /* a proxy variable is set: curl serves */
@@ -80,8 +101,11 @@ struct h1_host {
     bool numeric;               /* an IP literal: never resolved */
     uint64_t resolved_at;       /* loop ms of the answer in addr */
     uint64_t stale_until;       /* a refresh failed: addr serves till then */
+    uint64_t failed_at;         /* loop ms of the failed lookup, if failed */
+    int fail_status;            /* its libuv status (0: no usable address) */
     uv_getaddrinfo_t gai;
     bool resolving;
+    bool failed;                /* never resolved; the last lookup failed */
     pg_list_t waiters;          /* h1_xfer.wnode, waiting for the answer */
     pg_list_t idle;             /* h1_conn.hnode, most recent last */
     unsigned refs;              /* connections + waiting transfers */
@@ -265,6 +289,21 @@ static bool host_fresh(const h1_host_t *ho, uint64_t now)
 static void xfer_fail(h1_xfer_t *x, pg_upstream_result_t r, const char *fmt,
                       ...) __attribute__((format(printf, 3, 4)));
 
+/* The one failure of a name that did not resolve: from the lookup, from
+ * starting it, or from the negative cache, so a transfer failed by the
+ * cache reads exactly like the one the lookup failed. */
+static void xfer_fail_resolve(h1_xfer_t *x, const h1_host_t *ho, int status)
+{
+    xfer_fail(x, PG_UPSTREAM_CONNECT_FAILED, "could not resolve host %s: %s",
+              ho->name, status == 0 ? "no address" : uv_strerror(status));
+}
+
+/* Inside the negative window of a failed lookup (see H1_DNS_NEG_MS). */
+static bool host_failing(const h1_host_t *ho, uint64_t now)
+{
+    return ho->failed && now - ho->failed_at < ho->h->neg_ms;
+}
+
 static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     h1_host_t *ho = pg_container_of(req, h1_host_t, gai);
@@ -289,6 +328,16 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     bool usable = ho->naddr > 0;
     if (usable && (status != 0 || n == 0))
         ho->stale_until = uv_now(h->loop) + H1_DNS_STALE_MS;
+    /* A name never resolved is remembered as failing for neg_ms (see
+     * H1_DNS_NEG_MS), whatever the reason: an answer about the name
+     * (EAI_NONAME), the resolver failing (EAI_AGAIN, EAI_FAIL) or a local
+     * shortage, as a new lookup at once would add load to each. A lookup
+     * canceled by pg__h1_close says nothing. */
+    ho->failed = !usable && status != UV_ECANCELED;
+    if (ho->failed) {
+        ho->failed_at = uv_now(h->loop);
+        ho->fail_status = status;
+    }
     /* One waiter at a time: a callback may cancel others or close h. The
      * extra reference keeps ho alive meanwhile. */
     ho->refs++;
@@ -301,9 +350,7 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         }
         x->host = NULL;
         ho->refs--;
-        xfer_fail(x, PG_UPSTREAM_CONNECT_FAILED,
-                  "could not resolve host %s: %s", ho->name,
-                  status == 0 ? "no address" : uv_strerror(status));
+        xfer_fail_resolve(x, ho, status);
     }
     if (--ho->refs == 0 && h->closing)
         host_free(ho);
@@ -325,6 +372,7 @@ static int host_resolve(h1_host_t *ho)
     if (rc == 0) {
         ho->resolving = true;
         ho->h->pending++;
+        ho->h->lookups++;
     }
     return rc;
 }
@@ -617,6 +665,7 @@ static void xfer_connect(h1_xfer_t *x, bool may_reuse)
 {
     h1_host_t *ho = x->host;
     h1_conn_t *c;
+    uint64_t now;
     int rc;
 
     x->host = NULL; /* the reference passes to the connection or waiter */
@@ -630,11 +679,17 @@ static void xfer_connect(h1_xfer_t *x, bool may_reuse)
         return;
     }
     x->reused = false;
-    if (!host_fresh(ho, uv_now(x->h->loop))) {
+    now = uv_now(x->h->loop);
+    if (!host_fresh(ho, now)) {
+        /* A lookup in flight answers this transfer too (one lookup per
+         * host, however many wait); without one, a recent failure does. */
+        if (!ho->resolving && host_failing(ho, now)) {
+            xfer_fail_resolve(x, ho, ho->fail_status);
+            host_unref(ho);
+            return;
+        }
         if ((rc = host_resolve(ho)) != 0) {
-            xfer_fail(x, PG_UPSTREAM_CONNECT_FAILED,
-                      "could not resolve host %s: %s", ho->name,
-                      uv_strerror(rc));
+            xfer_fail_resolve(x, ho, rc);
             host_unref(ho);
             return;
         }
@@ -1159,6 +1214,7 @@ int pg__h1_new(uv_loop_t *loop, pg_upstream_stats_t *stats, pg_h1_t **out)
     h->stats = stats;
     h->max_idle = H1_POOL_MAX_IDLE;
     h->idle_ms = H1_POOL_IDLE_MS;
+    h->neg_ms = H1_DNS_NEG_MS;
     pg_list_init(&h->xfers);
     pg_list_init(&h->hosts);
     pg_list_init(&h->lru);
@@ -1219,6 +1275,10 @@ void pg__h1_set_pool(pg_h1_t *h, unsigned max_idle, uint64_t idle_ms)
         conn_close(pg_container_of(h->lru.next, h1_conn_t, lnode));
     pool_arm(h);
 }
+
+void pg__h1_set_dns_negative(pg_h1_t *h, uint64_t ms) { h->neg_ms = ms; }
+
+uint64_t pg__h1_dns_lookups(const pg_h1_t *h) { return h->lookups; }
 
 int pg__h1_start(pg_h1_t *h, const pg_upstream_opts_t *o,
                  const pg_upstream_cbs_t *cbs, void *ud,

@@ -1,6 +1,7 @@
 /* h1.h: the native HTTP/1.1 client behind pg_upstream_start for http://
  * URLs (private to lib/upstream). libuv TCP and llhttp, a per-worker
- * keep-alive pool keyed by host:port, a small per-worker DNS cache, and
+ * keep-alive pool keyed by host:port, a small per-worker DNS cache (with
+ * failures remembered a few seconds, lookups shared per host), and
  * the same callbacks, timeouts and results as the curl path: upstream.c
  * owns one pg_h1_t per pg_upstream_t and dispatches to it.
  *
@@ -36,6 +37,13 @@ void pg__h1_close(pg_h1_t *h, void (*done_cb)(void *ud), void *ud);
 /* Pool limits: idle connections kept per worker and how long one may sit
  * idle. Defaults 256 and 60 s. */
 void pg__h1_set_pool(pg_h1_t *h, unsigned max_idle, uint64_t idle_ms);
+/* How long a host name whose lookup failed fails transfers at once
+ * instead of being looked up again (the negative DNS cache). Default 5 s;
+ * 0 looks a failed name up again for every transfer. Applies to failures
+ * already remembered too. */
+void pg__h1_set_dns_negative(pg_h1_t *h, uint64_t ms);
+/* getaddrinfo calls started so far (the tests count lookups with it). */
+uint64_t pg__h1_dns_lookups(const pg_h1_t *h);
 
 /* The pg_upstream_start / cancel / resume contract of upstream.h. Start
  * returns PG_DECLINED (nothing done) for a URL the native client leaves

@@ -1021,6 +1021,35 @@ static void test_localhost_name(void **state)
     rec_free(&r);
 }
 
+/* A name that never resolves (.invalid, RFC 6761: no network needed)
+ * fails before anything is sent, naming the host, in both engines; so does
+ * the next transfer to it, which the native client answers from its
+ * negative cache (test_h1.c counts the lookups). */
+static void test_unresolvable_name(void **state)
+{
+    env_t *e = *state;
+    static const char host[] = "pg-test-upstream.invalid";
+    rec_t r[2] = {{0}};
+    pg_upstream_opts_t o = get_opts("http://pg-test-upstream.invalid/v1/x");
+    pg_upstream_stats_t st;
+
+    o.connect_timeout_ms = 30000; /* a resolver's own timeouts may be long */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(start(e, &r[i], &o), PG_OK);
+        assert_int_equal(r[i].ndone, 0); /* never from inside start */
+        assert_true(run_until(e, &r[i].ended, 30000));
+        assert_int_equal(r[i].ndone, 1);
+        assert_int_equal(r[i].result, PG_UPSTREAM_CONNECT_FAILED);
+        assert_int_equal(r[i].nhead, 0);
+        if (strstr(r[i].msg, host) == NULL)
+            fail_msg("msg: %s", r[i].msg);
+        rec_free(&r[i]);
+    }
+    assert_string_equal(r[1].msg, r[0].msg);
+    pg_upstream_get_stats(e->u, &st);
+    assert_int_equal(st.transfers_active, 0);
+}
+
 static void test_connection_close_not_pooled(void **state)
 {
     env_t *e = *state;
@@ -1582,6 +1611,7 @@ int main(void)
         T(test_large_request_body),
         T(test_localhost_name),
         T(test_connection_close_not_pooled),
+        T(test_unresolvable_name),
         TN(test_same_request_on_the_wire), /* compares both engines */
         T(test_stale_pooled_connection_retried),
         T(test_close_delimited_body),
