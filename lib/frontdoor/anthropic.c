@@ -1,5 +1,6 @@
 /* anthropic.c: the Anthropic frontdoor. POST /v1/messages routes the
- * model and runs one provider call through the failover chain: to an
+ * model and runs the chat call of chat_common.c (one provider call
+ * through the failover chain) with the Anthropic parts: to an
  * anthropic-type provider as passthrough (the client's bytes, only the
  * model rewritten when routing changed it; the answer relayed byte for
  * byte, usage and id read on the way for the log), to any other through
@@ -16,11 +17,10 @@
  * The client's anthropic-version / anthropic-beta reach anthropic-type
  * providers through call.client_headers.
  *
- * Per-request state (struct ant_msg, struct ant_count) lives in the
- * request arena; the heap-backed buffers it holds are released by an
- * arena cleanup. The call is canceled when the client goes away, and the
- * response is only ended from the provider's done (or at start failure),
- * so the arena never goes away under a running call. Loop thread of the
+ * Per-request state (struct ant_msg around the shared pg_fd_chat_t, and
+ * struct ant_count) lives in the request arena; count_tokens' call is
+ * canceled when the client goes away and answers only from its done (or
+ * at start failure), as the chat call does. Loop thread of the
  * request. */
 #include <stdio.h>
 #include <string.h>
@@ -28,17 +28,13 @@
 #include "base/buf.h"
 #include "base/ids.h"
 #include "base/json.h"
+#include "base/list.h"
 #include "base/str.h"
 #include "base/time.h"
-#include "canon/response.h"
 #include "codec/anthropic_messages.h"
-#include "frontdoor/frontdoor.h"
-#include "frontdoor/passthrough.h"
-#include "frontdoor/stream_common.h"
+#include "frontdoor/chat_common.h"
 #include "http/sse.h"
-#include "provider/call.h"
 #include "provider/http_provider.h"
-#include "routing/routing.h"
 
 /* Largest encoded event or non-stream body we build. */
 #define ANT_MAX_OUT (64u * 1024u * 1024u)
@@ -51,31 +47,15 @@
 #define T_API PG_STR("api_error")
 
 struct ant_msg {
-    pg_fd_ctx_t *ctx;
-    struct pg_provider_call call;
-    pg_request_t req;          /* the client's, with the routed model */
+    pg_fd_chat_t base;         /* first: the call both dialects run */
     char id[32];               /* "msg_..." */
-    bool stream;
-    bool broken;               /* answered already, or the order broke */
-    pg_canon_response_t acc;   /* non-stream */
     pg_anthropic_stream_enc_t enc; /* stream */
-    pg_fd_stream_t out;        /* the client's stream (owned buffers) */
     pg_kv_t fwd[2];            /* anthropic-version / anthropic-beta */
-    size_t nfwd;
-    /* Passthrough: the body to forward first; the client's side (its
-     * parsed body; zero when it was decoded up front); whether the
-     * running provider takes the raw bytes. */
-    pg_str_t raw_body;
-    pg_fd_raw_t client;
-    bool raw;
-    bool answered;             /* raw non-stream: the body went out */
 };
 
-static void ant_cleanup(void *ud)
+static struct ant_msg *ant_of(pg_fd_chat_t *c)
 {
-    struct ant_msg *st = ud;
-    pg_anthropic_stream_enc_destroy(&st->enc);
-    pg_fd_stream_destroy(&st->out);
+    return pg_container_of(c, struct ant_msg, base);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t type,
@@ -112,172 +92,20 @@ static pg_str_t client_type(int status, pg_str_t type)
     return pg_anthropic_client_error_type(status, type);
 }
 
-/* A provider's failure before anything was sent, with its relayed
- * headers. */
-static void respond_provider_error(pg_fd_ctx_t *ctx,
-                                   const struct pg_provider_call *call,
-                                   const pg_provider_error_t *err)
+static void ant_client_error(const pg_provider_error_t *err, int upstream,
+                             int *status, pg_str_t *type)
 {
-    pg_http_header_t extra[16];
-    size_t n = pg_fd_relay_headers(err->headers, err->nheaders, extra, 16);
-    int status = client_status(err->http_status, err->type,
-                               call->upstream_status);
-    pg_fd_set_error(ctx, err->message);
-    pg_anthropic_respond_error(ctx->req, status,
-                               client_type(status, err->type), err->message,
-                               extra, n);
+    *status = client_status(err->http_status, err->type, upstream);
+    *type = client_type(*status, err->type);
 }
 
-/* ---- streaming ------------------------------------------------------------ */
-
-static int on_sse(void *ud, pg_str_t event, pg_str_t data)
+static void ant_respond_error(pg_http_req_t *req, int status, pg_str_t type,
+                              pg_str_t msg, pg_str_t param,
+                              const pg_http_header_t *extra, size_t nextra)
 {
-    struct ant_msg *st = ud;
-    return pg_sse_append_event(&st->out.sse, event, data);
+    (void)param; /* Anthropic's errors name no field */
+    pg_anthropic_respond_error(req, status, type, msg, extra, nextra);
 }
-
-/* Writes an `event: error` into a started stream; nothing follows it. */
-static void stream_fail(struct ant_msg *st, int status, pg_str_t type,
-                        pg_str_t msg)
-{
-    type = client_type(status, type);
-    pg_event_t ev = {.kind = PG_EV_ERROR, .status = status,
-                     .error_type = type, .text = msg};
-    /* What was gathered before the failure goes first. */
-    (void)pg_fd_stream_flush(&st->out);
-    if (pg_anthropic_stream_enc_feed(&st->enc, &ev, on_sse, st) != PG_OK) {
-        /* The encoder already ended: frame the error event ourselves. */
-        pg_buf_t b;
-        pg_buf_init(&b, ANT_MAX_OUT);
-        if (pg_anthropic_error_json(&b, type, msg) == PG_OK)
-            (void)on_sse(st, PG_STR("error"), pg_buf_str(&b));
-        pg_buf_free(&b);
-    }
-    (void)pg_fd_stream_flush(&st->out);
-    pg_fd_set_error(st->ctx, msg);
-}
-
-static int stream_event(struct ant_msg *st, const pg_event_t *ev)
-{
-    int rc;
-    if (!st->out.started) {
-        if (ev->kind == PG_EV_ERROR) {
-            /* Nothing sent yet: the client gets a plain error answer. */
-            int status = client_status(ev->status, ev->error_type, 0);
-            st->broken = true;
-            respond_error(st->ctx, status,
-                          client_type(status, ev->error_type), ev->text);
-            return PG_OK;
-        }
-        if ((rc = pg_fd_stream_begin(&st->out)) != PG_OK)
-            return rc;
-    }
-    if (ev->kind == PG_EV_MESSAGE_START && ev->model.n > 0) {
-        /* message_start names the model that answers, like the non-stream
-         * body. */
-        pg_str_t m = pg_arena_strdup(&st->ctx->req->arena, ev->model);
-        if (m.p != NULL)
-            st->enc.model = m;
-    }
-    pg_fd_stream_rearm(&st->out);
-    rc = pg_anthropic_stream_enc_feed(&st->enc, ev, on_sse, st);
-    if (rc == PG_EPARSE) {
-        st->broken = true;
-        stream_fail(st, 502, T_API,
-                    PG_STR("The provider sent a malformed event stream."));
-        return PG_OK;
-    }
-    if (rc != PG_OK) {
-        st->broken = true;
-        stream_fail(st, 500, T_API, pg_str_c(pg_strerror(rc)));
-        return PG_OK;
-    }
-    /* The events of one upstream read go to the client in one write. */
-    return pg_fd_stream_push(&st->out);
-}
-
-static void stream_done(struct ant_msg *st, const pg_provider_error_t *err)
-{
-    if (!st->out.started) {
-        if (st->broken)
-            return; /* already answered with an error */
-        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
-        if (err != NULL) {
-            respond_provider_error(st->ctx, &st->call, err);
-            return;
-        }
-        respond_error(st->ctx, 502, T_API,
-                      PG_STR("The provider ended without an answer."));
-        return;
-    }
-    if (err != NULL && !st->broken) {
-        stream_fail(st,
-                    client_status(err->http_status, err->type,
-                                  st->call.upstream_status),
-                    err->type, err->message);
-    } else if (!st->raw && !st->broken && st->enc.state != PG_ANT_ENC_DONE &&
-               st->enc.state != PG_ANT_ENC_FAILED) {
-        /* (Passthrough relayed the upstream's own end.) */
-        stream_fail(st, 502, T_API,
-                    PG_STR("The provider ended the stream early."));
-    }
-    pg_fd_stream_end(&st->out);
-}
-
-/* ---- non-stream ------------------------------------------------------------ */
-
-static void whole_done(struct ant_msg *st, const pg_provider_error_t *err)
-{
-    pg_fd_ctx_t *ctx = st->ctx;
-    pg_canon_response_t *acc = &st->acc;
-    pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
-    if (st->raw && st->answered)
-        return; /* passthrough relayed the body */
-    if (err != NULL) {
-        respond_provider_error(ctx, &st->call, err);
-        return;
-    }
-    if (st->raw) {
-        respond_error(ctx, 502, T_API,
-                      PG_STR("The provider ended without an answer."));
-        return;
-    }
-    if (acc->failed) {
-        int status = client_status(acc->error_status, acc->error_type, 0);
-        respond_error(ctx, status, client_type(status, acc->error_type),
-                      acc->error_message);
-        return;
-    }
-    if (st->broken || pg_canon_response_finish(acc) != PG_OK) {
-        respond_error(ctx, 502, T_API,
-                      PG_STR("The provider sent a malformed response."));
-        return;
-    }
-    pg_buf_t b;
-    pg_buf_init(&b, ANT_MAX_OUT);
-    pg_str_t model = acc->model.n ? acc->model : st->req.model;
-    pg_str_t body = PG_STR_NULL;
-    int rc = pg_anthropic_messages_encode(&b, acc, pg_str_c(st->id), model);
-    if (rc == PG_OK)
-        body = pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b));
-    pg_buf_free(&b);
-    if (rc == PG_EPARSE) {
-        respond_error(ctx, 502, T_API,
-                      PG_STR("The provider sent a tool call whose arguments "
-                             "are not a JSON object."));
-        return;
-    }
-    if (body.p == NULL) {
-        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
-        return;
-    }
-    pg_http_header_t extra[16];
-    size_t nextra = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
-    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra,
-                          nextra, body);
-}
-
-/* ---- passthrough answers ------------------------------------------------------- */
 
 /* The usage of a message (a non-stream body, message_start's message) or
  * of message_delta, for the access log. */
@@ -290,74 +118,6 @@ static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *usage)
         ctx->input_tokens = (int64_t)in->valuedouble;
     if (cJSON_IsNumber(out))
         ctx->output_tokens = (int64_t)out->valuedouble;
-}
-
-/* message_start (id, input usage) and message_delta (output usage) are
- * the only events a passthrough stream parses; the rest is relayed
- * unread. */
-static void note_raw_event(pg_fd_ctx_t *ctx, pg_str_t event, pg_str_t data)
-{
-    bool start = pg_str_eqc(event, "message_start");
-    if (!start && !pg_str_eqc(event, "message_delta"))
-        return;
-    const cJSON *j = pg_json_parse_arena(&ctx->req->arena, data, NULL);
-    if (start) {
-        j = cJSON_GetObjectItemCaseSensitive(j, "message");
-        ctx->response_id = pg_json_get_str(j, "id");
-    }
-    note_raw_usage(ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
-}
-
-static int on_raw(void *ud, pg_str_t event, pg_str_t data)
-{
-    struct ant_msg *st = ud;
-    pg_fd_ctx_t *ctx = st->ctx;
-    if (st->stream) {
-        if (data.p != NULL)
-            note_raw_event(ctx, event, data);
-        return pg_fd_raw_stream_event(&st->out, event, data);
-    }
-    /* A whole body: relayed as it is, after a look at its usage. */
-    pg_str_t body;
-    cJSON *j = pg_fd_raw_whole(&st->out, data, &body);
-    if (body.p == NULL)
-        return PG_ENOMEM;
-    st->answered = true;
-    if (!pg_str_eqc(pg_json_get_str(j, "type"), "message")) {
-        /* A 200 that is not a message (malformed, or an error object):
-         * the client gets a clean error, not the upstream's lie. */
-        respond_error(ctx, 502, T_API, pg_fd_raw_lie_message(&st->out, j));
-        return PG_OK;
-    }
-    ctx->response_id = pg_json_get_str(j, "id");
-    note_raw_usage(ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
-    return pg_fd_raw_respond(&st->out, body);
-}
-
-/* ---- the call ----------------------------------------------------------------- */
-
-static int on_event(void *ud, const pg_event_t *ev)
-{
-    struct ant_msg *st = ud;
-    pg_fd_note_usage(st->ctx, ev);
-    if (st->broken)
-        return PG_OK; /* already answered; let the provider finish */
-    if (st->stream)
-        return stream_event(st, ev); /* PG_PENDING: the client is slow */
-    int rc = pg_canon_response_add(&st->acc, ev);
-    if (rc == PG_EPARSE)
-        st->broken = true;
-    return rc == PG_ENOMEM ? PG_ECANCELED : PG_OK;
-}
-
-static void on_done(void *ud, const pg_provider_error_t *err)
-{
-    struct ant_msg *st = ud;
-    st->ctx->upstream_end_ns = pg_now_ns();
-    if (st->stream)
-        stream_done(st, err);
-    else
-        whole_done(st, err);
 }
 
 /* A body without "model" gets the app's default_model as if the client
@@ -386,47 +146,6 @@ static bool add_default_model(pg_fd_ctx_t *ctx, cJSON *root)
     }
     root->child = node;
     return true;
-}
-
-/* A provider of the failover chain that needs translation while the
- * request went passthrough so far: the client's body is decoded now. A
- * body the canonical model cannot hold (a document block...) skips that
- * provider: the client then gets the previous provider's failure. */
-static int decode_late(void *ud)
-{
-    struct ant_msg *st = ud;
-    pg_request_t q;
-    pg_anthropic_decode_err_t err = {0};
-    if (!add_default_model(st->ctx, st->client.root))
-        return PG_ENOMEM;
-    int rc = pg_anthropic_messages_decode(&st->ctx->req->arena,
-                                          st->client.root, &q, &err);
-    if (rc != PG_OK) {
-        pg_log_field_t f[] = {
-            PG_LF_S("request_id", pg_str_c(st->ctx->req->request_id)),
-            PG_LF_S("provider", st->call.provider->pub.name),
-            PG_LF_S("reason", err.message),
-        };
-        pg_log_fields(st->ctx->log, PG_LOG_WARN,
-                      "failover skips a provider: the request cannot be "
-                      "translated for it", f, sizeof(f) / sizeof(f[0]));
-        return rc < 0 ? rc : PG_EUNSUPPORTED;
-    }
-    st->req = q;
-    return PG_OK;
-}
-
-/* Each provider of the failover chain that starts: the log names the one
- * that answered and the model it was sent; it takes the client's bytes or
- * a translation, with that model either way. */
-static int on_attempt(void *ud, const pg_cfg_provider_t *p)
-{
-    struct ant_msg *st = ud;
-    st->raw = st->call.raw;
-    /* A stream names this model until the answer names its own. */
-    st->enc.model = st->call.model;
-    return pg_fd_attempt(st->ctx, &st->client, &st->call, p, decode_late, st,
-                         &st->req);
 }
 
 /* Parses the body (a tree in the request arena). Answers and returns NULL
@@ -489,139 +208,144 @@ static size_t collect_forwarded(pg_fd_ctx_t *ctx, pg_kv_t *fwd)
     return n;
 }
 
-/* What an endpoint hears from its provider call. */
-struct ant_call_cbs {
-    int (*on_raw)(void *ud, pg_str_t event, pg_str_t data);
-    int (*on_attempt)(void *ud, const pg_cfg_provider_t *p);
-    int (*on_event)(void *ud, const pg_event_t *ev);
-    void (*on_done)(void *ud, const pg_provider_error_t *err);
-};
+/* ---- the chat call's Anthropic parts (chat_common.h) ---------------------- */
 
-/* The part of a provider call both endpoints fill alike: the routed
- * provider, its failover chain, the forwarded client headers, the raw
- * body (when raw.p is set) and the callbacks. */
-static void call_init(struct pg_provider_call *c, pg_fd_ctx_t *ctx,
-                      const pg_request_t *q, const pg_route_t *rt,
-                      const pg_cfg_hop_t *chain, size_t nchain,
-                      const pg_kv_t *fwd,
-                      size_t nfwd, pg_raw_kind_t kind, pg_str_t raw,
-                      const struct ant_call_cbs *cbs, void *ud)
+static void ant_begin(pg_fd_chat_t *c, const pg_route_t *rt)
 {
-    *c = (struct pg_provider_call){
-        .raw_kind = raw.p != NULL ? kind : PG_RAW_NONE,
-        .raw_body = raw,
-        .on_raw = cbs->on_raw,
-        .on_attempt = cbs->on_attempt,
-        .on_event = cbs->on_event,
-        .on_done = cbs->on_done,
-        .ud = ud,
-        .request = q,
-        .loop = ctx->loop,
-        .arena = &ctx->req->arena,
-        .provider = &ctx->cfg->providers[rt->provider],
-        .model = rt->model,
-        .upstream = ctx->upstream,
-        .cfg = ctx->cfg,
-        .chain = chain,
-        .nchain = nchain,
-        .client_headers = nfwd ? fwd : NULL,
-        .nclient_headers = nfwd,
-    };
-    ctx->served_model = rt->model;
-    ctx->provider = c->provider->pub.name;
-    ctx->stream = q->stream;
-    ctx->upstream_start_ns = pg_now_ns();
-}
-
-/* Starts c. false (and the upstream time closed) when no provider of the
- * chain could start; the caller answers. */
-static bool call_run(pg_fd_ctx_t *ctx, struct pg_provider_call *c,
-                     pg_fd_stream_t *out, int *rc)
-{
-    out->waiting = true;
-    *rc = pg_call_start(c);
-    if (*rc != PG_PENDING) {
-        ctx->upstream_end_ns = pg_now_ns();
-        pg_fd_note_upstream_wait(ctx, &out->waiting);
-        return false;
-    }
-    pg_fd_stream_watch_abort(out);
-    return true;
-}
-
-static void msg_start(pg_fd_ctx_t *ctx, struct ant_msg *st,
-                      const pg_route_t *rt)
-{
-    const pg_cfg_provider_t *pv = &ctx->cfg->providers[rt->provider];
-    st->ctx = ctx;
-    st->req.model = rt->model;
-    st->stream = st->req.stream;
+    struct ant_msg *st = ant_of(c);
+    pg_fd_ctx_t *ctx = c->ctx;
     memcpy(st->id, "msg_", 4);
     pg_random_alnum(st->id + 4, 24);
     st->id[28] = '\0';
-    pg_canon_response_init(&st->acc, &ctx->req->arena);
     pg_anthropic_stream_enc_init(&st->enc, &ctx->req->arena,
                                  pg_str_c(st->id), rt->model, ANT_MAX_OUT);
-    pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR(ANT_PING),
-                      ANT_MAX_OUT);
-    if (pg_arena_on_free(&ctx->req->arena, ant_cleanup, st) != PG_OK) {
-        ant_cleanup(st);
-        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
-        return;
-    }
-    const pg_cfg_hop_t *chain = NULL;
-    size_t nchain = 0;
-    if (pg_route_chain(ctx->cfg, rt, ctx->model, &ctx->req->arena, &chain,
-                       &nchain) != PG_OK) {
-        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
-        return;
-    }
-    st->nfwd = collect_forwarded(ctx, st->fwd);
-    static const struct ant_call_cbs cbs = {on_raw, on_attempt, on_event,
-                                            on_done};
-    call_init(&st->call, ctx, &st->req, rt, chain, nchain, st->fwd,
-              st->nfwd, PG_RAW_ANTHROPIC_MESSAGES, st->raw_body, &cbs, st);
-    int rc;
-    if (!call_run(ctx, &st->call, &st->out, &rc)) {
-        pg_str_t msg = pg_arena_printf(&ctx->req->arena,
-                                       "The provider %.*s could not start "
-                                       "the request: %s.",
-                                       (int)pv->pub.name.n, pv->pub.name.p,
-                                       pg_strerror(rc));
-        respond_error(ctx, 502, T_API,
-                      msg.p ? msg : PG_STR("provider error"));
-    }
+    c->fwd = st->fwd;
+    c->nfwd = collect_forwarded(ctx, st->fwd);
 }
 
-/* Passthrough: a Messages request routed to an anthropic-type provider
- * goes out as the client's bytes. Only what routing needs is checked
- * (a JSON object with messages, max_tokens, a boolean stream, a string
- * model or the app's default); everything else — document blocks,
- * cache_control anywhere, block types this gateway has never heard of —
- * is the upstream's to judge. Returns false when the request must take
- * the decode path (which produces the precise 400s). */
-static bool try_passthrough(pg_fd_ctx_t *ctx, struct ant_msg *st,
-                            cJSON *root)
+static void ant_destroy(pg_fd_chat_t *c)
 {
-    pg_str_t model;
-    pg_route_t rt;
+    pg_anthropic_stream_enc_destroy(&ant_of(c)->enc);
+}
+
+static void ant_name_model(pg_fd_chat_t *c, pg_str_t model)
+{
+    ant_of(c)->enc.model = model;
+}
+
+static int on_sse(void *ud, pg_str_t event, pg_str_t data)
+{
+    pg_fd_chat_t *c = ud;
+    return pg_sse_append_event(&c->out.sse, event, data);
+}
+
+static int ant_feed(pg_fd_chat_t *c, const pg_event_t *ev)
+{
+    return pg_anthropic_stream_enc_feed(&ant_of(c)->enc, ev, on_sse, c);
+}
+
+static bool ant_stream_end(pg_fd_chat_t *c)
+{
+    pg_anthropic_enc_state_t state = ant_of(c)->enc.state;
+    return state == PG_ANT_ENC_DONE || state == PG_ANT_ENC_FAILED;
+}
+
+static int ant_encode(pg_fd_chat_t *c, pg_buf_t *b, pg_str_t model)
+{
+    return pg_anthropic_messages_encode(b, &c->acc, pg_str_c(ant_of(c)->id),
+                                        model);
+}
+
+/* message_start (id, input usage) and message_delta (output usage) are
+ * the only events a passthrough stream parses; the rest is relayed
+ * unread. */
+static bool ant_raw_event(pg_fd_chat_t *c, pg_str_t event, pg_str_t data)
+{
+    pg_fd_ctx_t *ctx = c->ctx;
+    bool start = pg_str_eqc(event, "message_start");
+    if (!start && !pg_str_eqc(event, "message_delta"))
+        return true;
+    const cJSON *j = pg_json_parse_arena(&ctx->req->arena, data, NULL);
+    if (start) {
+        j = cJSON_GetObjectItemCaseSensitive(j, "message");
+        ctx->response_id = pg_json_get_str(j, "id");
+    }
+    note_raw_usage(ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    return true;
+}
+
+/* A whole body is an answer when it is a message. */
+static bool ant_raw_answer(pg_fd_chat_t *c, const cJSON *j)
+{
+    if (!pg_str_eqc(pg_json_get_str(j, "type"), "message"))
+        return false;
+    c->ctx->response_id = pg_json_get_str(j, "id");
+    note_raw_usage(c->ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    return true;
+}
+
+/* The late decode (a translated hop after passthrough so far). A body the
+ * canonical model cannot hold (a document block...) skips that provider:
+ * the client then gets the previous provider's failure. */
+static int ant_decode(pg_fd_chat_t *c, pg_request_t *q)
+{
+    pg_fd_ctx_t *ctx = c->ctx;
+    pg_anthropic_decode_err_t err = {0};
+    if (!add_default_model(ctx, c->client.root))
+        return PG_ENOMEM;
+    int rc = pg_anthropic_messages_decode(&ctx->req->arena, c->client.root,
+                                          q, &err);
+    if (rc != PG_OK) {
+        pg_log_field_t f[] = {
+            PG_LF_S("request_id", pg_str_c(ctx->req->request_id)),
+            PG_LF_S("provider", c->call.provider->pub.name),
+            PG_LF_S("reason", err.message),
+        };
+        pg_log_fields(ctx->log, PG_LOG_WARN,
+                      "failover skips a provider: the request cannot be "
+                      "translated for it", f, sizeof(f) / sizeof(f[0]));
+        return rc < 0 ? rc : PG_EUNSUPPORTED;
+    }
+    return PG_OK;
+}
+
+/* Passthrough (pg_fd_chat_try_raw): a Messages request routed to an
+ * anthropic-type provider goes out as the client's bytes. Only what
+ * routing needs is checked (a JSON object with messages, max_tokens, a
+ * boolean stream, a string model or the app's default); everything else —
+ * document blocks, cache_control anywhere, block types this gateway has
+ * never heard of — is the upstream's to judge. */
+static bool ant_raw_check(pg_fd_chat_t *c, const cJSON *root)
+{
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")) ||
         !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens")) ||
-        (js != NULL && !cJSON_IsBool(js)) ||
-        !pg_fd_raw_route(ctx, root, PG_RAW_ANTHROPIC_MESSAGES, &model, &rt))
+        (js != NULL && !cJSON_IsBool(js)))
         return false;
-    st->client.root = root;
-    if (pg_fd_raw_body(ctx, &st->client, rt.model, &st->raw_body) != PG_OK) {
-        st->client = (pg_fd_raw_t){0}; /* the decode path takes it */
-        return false;
-    }
-    st->req.stream = cJSON_IsTrue(js);
-    st->req.model = model;
-    ctx->model = model;
-    msg_start(ctx, st, &rt);
+    c->req.stream = cJSON_IsTrue(js);
     return true;
 }
+
+static const pg_fd_chat_ops_t ant_ops = {
+    .raw_kind = PG_RAW_ANTHROPIC_MESSAGES,
+    .ping = PG_STR(ANT_PING),
+    .max_out = ANT_MAX_OUT,
+    .own_type = T_API,
+    .error_event = PG_STR("error"),
+    .client_error = ant_client_error,
+    .respond_error = ant_respond_error,
+    .error_json = pg_anthropic_error_json,
+    .begin = ant_begin,
+    .destroy = ant_destroy,
+    .name_model = ant_name_model,
+    .feed = ant_feed,
+    .stream_end = ant_stream_end,
+    .encode = ant_encode,
+    .raw_check = ant_raw_check,
+    .raw_event = ant_raw_event,
+    .raw_answer = ant_raw_answer,
+    .decode = ant_decode,
+};
 
 static void messages(pg_fd_ctx_t *ctx)
 {
@@ -630,8 +354,10 @@ static void messages(pg_fd_ctx_t *ctx)
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
         return;
     }
+    pg_fd_chat_t *c = &st->base;
+    c->ops = &ant_ops;
     cJSON *root = parse_body(ctx);
-    if (root == NULL || try_passthrough(ctx, st, root))
+    if (root == NULL || pg_fd_chat_try_raw(c, ctx, root))
         return;
     if (!add_default_model(ctx, root)) {
         respond_error(ctx, 500, T_API, PG_STR("out of memory"));
@@ -639,7 +365,7 @@ static void messages(pg_fd_ctx_t *ctx)
     }
     pg_anthropic_decode_err_t err;
     /* The tree lives in the request arena: nothing to delete. */
-    int rc = pg_anthropic_messages_decode(&ctx->req->arena, root, &st->req,
+    int rc = pg_anthropic_messages_decode(&ctx->req->arena, root, &c->req,
                                           &err);
     if (rc == PG_EPARSE) {
         respond_error(ctx, err.status ? err.status : 400,
@@ -658,9 +384,9 @@ static void messages(pg_fd_ctx_t *ctx)
         return;
     }
     pg_route_t rt;
-    if (!route_model(ctx, &st->req.model, &rt))
+    if (!route_model(ctx, &c->req.model, &rt))
         return;
-    msg_start(ctx, st, &rt);
+    pg_fd_chat_start(c, ctx, &rt);
 }
 
 /* ---- count_tokens ------------------------------------------------------------ */
@@ -791,7 +517,8 @@ static void count_on_done(void *ud, const pg_provider_error_t *err)
         return;
     }
     if (err != NULL) {
-        respond_provider_error(ctx, &st->call, err);
+        pg_fd_respond_failure(ctx, &ant_ops, err,
+                              st->call.upstream_status);
         return;
     }
     respond_error(ctx, 502, T_API,
@@ -847,12 +574,12 @@ static bool count_forward(pg_fd_ctx_t *ctx, cJSON *root, pg_str_t model,
     /* Nothing is framed or pinged: the stream part stays unallocated. */
     pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR_NULL, 0);
     st->nfwd = collect_forwarded(ctx, st->fwd);
-    static const struct ant_call_cbs cbs = {count_on_raw, count_on_attempt,
-                                            count_on_event, count_on_done};
-    call_init(&st->call, ctx, &st->req, rt, own, n, st->fwd, st->nfwd, kind,
-              body, &cbs, st);
+    static const pg_fd_call_cbs_t cbs = {count_on_raw, count_on_attempt,
+                                         count_on_event, count_on_done};
+    pg_fd_call_init(&st->call, ctx, &st->req, rt, own, n, st->fwd, st->nfwd,
+                    kind, body, &cbs, st);
     int rc;
-    if (!call_run(ctx, &st->call, &st->out, &rc)) {
+    if (!pg_fd_call_run(ctx, &st->call, &st->out, &rc)) {
         if (st->fallback) {
             count_estimate(ctx, root, model);
             return true;
@@ -927,16 +654,7 @@ static void list_models(pg_fd_ctx_t *ctx)
                : pg_buf_append_cstr(&b, "null");
     if (rc == PG_OK)
         rc = pg_buf_append_char(&b, '}');
-    pg_str_t body = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena,
-                                                  pg_buf_str(&b))
-                                : PG_STR_NULL;
-    pg_buf_free(&b);
-    if (body.p == NULL) {
-        respond_error(ctx, 500, T_API, PG_STR("out of memory"));
-        return;
-    }
-    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
-                          body);
+    pg_fd_respond_json(ctx, &ant_ops, &b, rc);
 }
 
 /* ---- endpoint table ------------------------------------------------------------ */
@@ -944,13 +662,7 @@ static void list_models(pg_fd_ctx_t *ctx)
 static void method_not_allowed(pg_fd_ctx_t *ctx, const char *allow)
 {
     pg_http_req_t *req = ctx->req;
-    pg_str_t msg = pg_arena_printf(
-        &req->arena, "Method %.*s is not allowed for %.*s: use %s.",
-        (int)req->method.n, req->method.p, (int)req->path.n, req->path.p,
-        allow);
-    if (msg.p == NULL)
-        msg = PG_STR("method not allowed");
-    pg_fd_set_error(ctx, msg);
+    pg_str_t msg = pg_fd_method_error(ctx, allow);
     pg_http_header_t extra[] = {{PG_STR("Allow"), pg_str_c(allow)}};
     pg_anthropic_respond_error(req, 405, T_INVALID, msg, extra, 1);
 }

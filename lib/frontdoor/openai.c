@@ -1,30 +1,26 @@
 /* openai.c: the OpenAI frontdoor. POST /v1/chat/completions decodes the
- * client's JSON, routes the model, runs one provider call and answers as a
- * chat.completion (accumulated) or as chat.completion.chunk SSE (streamed
- * as events arrive); GET /v1/models lists what the app can reach. Other
- * paths under the app get OpenAI-shaped 404/405s.
+ * client's JSON (or, routed to an OpenAI-type provider, forwards its bytes
+ * as passthrough), routes the model and runs the chat call of
+ * chat_common.c with the OpenAI parts: chat.completion bodies,
+ * chat.completion.chunk SSE ending in [DONE], OpenAI's error shapes, the
+ * usage chunk of a passthrough stream held back unless the client asked
+ * for it. GET /v1/models lists what the app can reach. Other paths under
+ * the app get OpenAI-shaped 404/405s.
  *
- * Per-request state (struct oai_chat) lives in the request arena; the
- * heap-backed buffers it holds are released by an arena cleanup. The call
- * is canceled when the client goes away, and the response is only ended
- * from the provider's done (or at start failure), so the arena never goes
- * away under a running call. Loop thread of the request. */
+ * Per-request state (struct oai_chat, around the shared pg_fd_chat_t)
+ * lives in the request arena. Loop thread of the request. */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/ids.h"
 #include "base/json.h"
+#include "base/list.h"
 #include "base/str.h"
 #include "base/time.h"
-#include "canon/response.h"
 #include "codec/openai_chat.h"
-#include "frontdoor/frontdoor.h"
-#include "frontdoor/passthrough.h"
-#include "frontdoor/stream_common.h"
+#include "frontdoor/chat_common.h"
 #include "http/sse.h"
-#include "provider/call.h"
-#include "routing/routing.h"
 
 /* Largest encoded chunk or non-stream body we build. */
 #define OAI_MAX_OUT (64u * 1024u * 1024u)
@@ -34,33 +30,15 @@
 #define T_INVALID PG_STR("invalid_request_error")
 
 struct oai_chat {
-    pg_fd_ctx_t *ctx;
-    struct pg_provider_call call;
-    pg_request_t req;          /* the client's, with the routed model */
+    pg_fd_chat_t base;         /* first: the call both dialects run */
     char id[48];               /* "chatcmpl-..." */
     int64_t created;
-    bool stream;
-    bool broken;               /* provider broke the event order */
-    pg_canon_response_t acc;   /* non-stream */
     pg_openai_stream_enc_t enc;/* stream */
-    pg_fd_stream_t out;        /* the client's stream (owned buffers) */
-    /* Passthrough: the body to forward first; the client's side (its
-     * parsed body and edits; zero when it was decoded up front); whether
-     * the running provider takes the raw bytes. */
-    pg_str_t raw_body;
-    pg_fd_raw_t client;
-    bool raw;
-    bool answered;             /* raw non-stream: the body went out */
 };
 
-/* Passthrough (below): the raw answer path. */
-static int on_raw(void *ud, pg_str_t event, pg_str_t data);
-
-static void oai_cleanup(void *ud)
+static struct oai_chat *oai_of(pg_fd_chat_t *c)
 {
-    struct oai_chat *st = ud;
-    pg_openai_stream_enc_destroy(&st->enc);
-    pg_fd_stream_destroy(&st->out);
+    return pg_container_of(c, struct oai_chat, base);
 }
 
 static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
@@ -70,193 +48,87 @@ static void respond_error(pg_fd_ctx_t *ctx, int status, pg_str_t msg,
     pg_openai_respond_error(ctx->req, status, msg, type, param, code);
 }
 
-/* A provider's failure before anything was sent, with its relayed
- * headers. */
-static void respond_provider_error(pg_fd_ctx_t *ctx,
-                                   const pg_provider_error_t *err)
+/* ---- the chat call's OpenAI parts (chat_common.h) ------------------------- */
+
+/* An OpenAI client sees the status the provider layer chose (an upstream
+ * 529 is already 503 there). */
+static void oai_client_error(const pg_provider_error_t *err, int upstream,
+                             int *status, pg_str_t *type)
 {
-    pg_http_header_t extra[16];
-    size_t n = pg_fd_relay_headers(err->headers, err->nheaders, extra, 16);
-    pg_fd_set_error(ctx, err->message);
-    pg_openai_respond_error_h(ctx->req,
-                              err->http_status ? err->http_status : 502,
-                              err->message,
-                              err->type.n ? err->type : PG_STR("server_error"),
-                              err->param, PG_STR_NULL, extra, n);
+    (void)upstream;
+    *status = err->http_status ? err->http_status : 502;
+    *type = err->type.n ? err->type : PG_STR("server_error");
 }
 
-/* ---- streaming ------------------------------------------------------------ */
+static void oai_respond_error(pg_http_req_t *req, int status, pg_str_t type,
+                              pg_str_t msg, pg_str_t param,
+                              const pg_http_header_t *extra, size_t nextra)
+{
+    pg_openai_respond_error_h(req, status, msg, type, param, PG_STR_NULL,
+                              extra, nextra);
+}
+
+static int oai_error_json(pg_buf_t *b, pg_str_t type, pg_str_t msg)
+{
+    return pg_openai_error_json(b, msg, type, PG_STR_NULL, PG_STR_NULL);
+}
+
+static void oai_begin(pg_fd_chat_t *c, const pg_route_t *rt)
+{
+    struct oai_chat *st = oai_of(c);
+    pg_fd_ctx_t *ctx = c->ctx;
+    st->created = pg_unix_ms() / 1000;
+    memcpy(st->id, "chatcmpl-", 9);
+    pg_random_alnum(st->id + 9, 29);
+    /* The log names the routed provider even when the set-up fails for
+     * memory (pg_fd_call_init names it again once the call is filled). */
+    ctx->served_model = rt->model;
+    ctx->provider = ctx->cfg->providers[rt->provider].pub.name;
+    ctx->stream = c->stream;
+    pg_openai_stream_enc_init(&st->enc, &ctx->req->arena, pg_str_c(st->id),
+                              st->created, rt->model, c->req.include_usage,
+                              OAI_MAX_OUT);
+}
+
+static void oai_destroy(pg_fd_chat_t *c)
+{
+    pg_openai_stream_enc_destroy(&oai_of(c)->enc);
+}
+
+static void oai_name_model(pg_fd_chat_t *c, pg_str_t model)
+{
+    oai_of(c)->enc.model = model;
+}
 
 static int on_chunk(void *ud, pg_str_t payload)
 {
-    struct oai_chat *st = ud;
-    return pg_sse_append_event(&st->out.sse, PG_STR_NULL, payload);
+    pg_fd_chat_t *c = ud;
+    return pg_sse_append_event(&c->out.sse, PG_STR_NULL, payload);
 }
 
-/* Writes an error payload into a started stream (no [DONE] follows). */
-static void stream_fail(struct oai_chat *st, pg_str_t type, pg_str_t msg)
+static int oai_feed(pg_fd_chat_t *c, const pg_event_t *ev)
 {
-    pg_event_t ev = {.kind = PG_EV_ERROR, .error_type = type, .text = msg};
-    (void)pg_fd_stream_flush(&st->out); /* what was gathered before the failure goes first */
-    if (pg_openai_stream_enc_feed(&st->enc, &ev, on_chunk, st) != PG_OK) {
-        /* The encoder already ended: frame the error body ourselves. */
-        pg_buf_t b;
-        pg_buf_init(&b, OAI_MAX_OUT);
-        if (pg_openai_error_json(&b, msg, type, PG_STR_NULL, PG_STR_NULL) ==
-                PG_OK)
-            (void)on_chunk(st, pg_buf_str(&b));
-        pg_buf_free(&b);
-    }
-    (void)pg_fd_stream_flush(&st->out);
-    pg_fd_set_error(st->ctx, msg);
+    return pg_openai_stream_enc_feed(&oai_of(c)->enc, ev, on_chunk, c);
 }
 
-static int stream_event(struct oai_chat *st, const pg_event_t *ev)
+static bool oai_stream_end(pg_fd_chat_t *c)
 {
-    int rc;
-    if (!st->out.started) {
-        if (ev->kind == PG_EV_ERROR) {
-            /* Nothing sent yet: the client gets a plain error answer. */
-            st->broken = true;
-            respond_error(st->ctx, ev->status ? ev->status : 502, ev->text,
-                          ev->error_type.n ? ev->error_type
-                                           : PG_STR("server_error"),
-                          PG_STR_NULL, PG_STR_NULL);
-            return PG_OK;
-        }
-        if ((rc = pg_fd_stream_begin(&st->out)) != PG_OK)
-            return rc;
-    }
-    if (ev->kind == PG_EV_MESSAGE_START && ev->model.n > 0) {
-        /* Chunks name the model that answers, like the non-stream body. */
-        pg_str_t m = pg_arena_strdup(&st->ctx->req->arena, ev->model);
-        if (m.p != NULL)
-            st->enc.model = m;
-    }
-    pg_fd_stream_rearm(&st->out);
-    rc = pg_openai_stream_enc_feed(&st->enc, ev, on_chunk, st);
-    if (rc == PG_EPARSE) {
-        st->broken = true;
-        stream_fail(st, PG_STR("server_error"),
-                    PG_STR("The provider sent a malformed event stream."));
-        return PG_OK;
-    }
-    if (rc != PG_OK) {
-        st->broken = true;
-        stream_fail(st, PG_STR("server_error"), pg_str_c(pg_strerror(rc)));
-        return PG_OK;
-    }
-    /* The events of one upstream read go to the client in one write. */
-    return pg_fd_stream_push(&st->out);
+    pg_openai_stream_state_t state = oai_of(c)->enc.state;
+    if (state == PG_OAI_STREAM_FAILED)
+        return true;
+    if (state != PG_OAI_STREAM_DONE)
+        return false;
+    /* After what waits for the turn's end. */
+    (void)pg_fd_stream_flush(&c->out);
+    (void)pg_http_stream_write(c->ctx->req, PG_STR("data: [DONE]\n\n"));
+    return true;
 }
 
-static void stream_done(struct oai_chat *st, const pg_provider_error_t *err)
+static int oai_encode(pg_fd_chat_t *c, pg_buf_t *b, pg_str_t model)
 {
-    if (!st->out.started) {
-        if (st->broken)
-            return; /* already answered with an error */
-        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
-        if (err != NULL) {
-            respond_provider_error(st->ctx, err);
-            return;
-        }
-        respond_error(st->ctx, 502,
-                      PG_STR("The provider ended without an answer."),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    if (err != NULL && !st->broken) {
-        stream_fail(st, err->type.n ? err->type : PG_STR("server_error"),
-                    err->message);
-    } else if (st->raw || st->broken) {
-        /* Passthrough relayed the upstream's own end ([DONE]). */
-    } else if (st->enc.state != PG_OAI_STREAM_DONE &&
-               st->enc.state != PG_OAI_STREAM_FAILED) {
-        stream_fail(st, PG_STR("server_error"),
-                    PG_STR("The provider ended the stream early."));
-    } else if (st->enc.state == PG_OAI_STREAM_DONE) {
-        /* After what waits for the turn's end. */
-        (void)pg_fd_stream_flush(&st->out);
-        (void)pg_http_stream_write(st->ctx->req, PG_STR("data: [DONE]\n\n"));
-    }
-    pg_fd_stream_end(&st->out);
-}
-
-/* ---- non-stream ------------------------------------------------------------ */
-
-static void whole_done(struct oai_chat *st, const pg_provider_error_t *err)
-{
-    pg_fd_ctx_t *ctx = st->ctx;
-    pg_canon_response_t *acc = &st->acc;
-    pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
-    if (st->raw && st->answered)
-        return; /* passthrough relayed the body */
-    if (err != NULL) {
-        respond_provider_error(ctx, err);
-        return;
-    }
-    if (st->raw) {
-        respond_error(ctx, 502, PG_STR("The provider ended without an answer."),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    if (acc->failed) {
-        respond_error(ctx, acc->error_status ? acc->error_status : 502,
-                      acc->error_message,
-                      acc->error_type.n ? acc->error_type
-                                        : PG_STR("server_error"),
-                      PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    if (st->broken || pg_canon_response_finish(acc) != PG_OK) {
-        respond_error(ctx, 502,
-                      PG_STR("The provider sent a malformed response."),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    pg_buf_t b;
-    pg_buf_init(&b, OAI_MAX_OUT);
-    pg_str_t model = acc->model.n ? acc->model : st->req.model;
-    pg_str_t body = PG_STR_NULL;
-    if (pg_openai_chat_encode(&b, acc, pg_str_c(st->id), st->created,
-                              model) == PG_OK)
-        body = pg_arena_strdup(&ctx->req->arena, pg_buf_str(&b));
-    pg_buf_free(&b);
-    if (body.p == NULL) {
-        respond_error(ctx, 500, PG_STR("out of memory"),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    pg_http_header_t extra[16];
-    size_t nextra = pg_fd_relay_headers(st->call.relay, st->call.nrelay, extra, 16);
-    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), extra,
-                          nextra, body);
-}
-
-/* ---- the call ----------------------------------------------------------------- */
-
-static int on_event(void *ud, const pg_event_t *ev)
-{
-    struct oai_chat *st = ud;
-    pg_fd_note_usage(st->ctx, ev);
-    if (st->broken)
-        return PG_OK; /* already answered; let the provider finish */
-    if (st->stream)
-        return stream_event(st, ev); /* PG_PENDING: the client is slow */
-    int rc = pg_canon_response_add(&st->acc, ev);
-    if (rc == PG_EPARSE)
-        st->broken = true;
-    return rc == PG_ENOMEM ? PG_ECANCELED : PG_OK;
-}
-
-static void on_done(void *ud, const pg_provider_error_t *err)
-{
-    struct oai_chat *st = ud;
-    st->ctx->upstream_end_ns = pg_now_ns();
-    if (st->stream)
-        stream_done(st, err);
-    else
-        whole_done(st, err);
+    struct oai_chat *st = oai_of(c);
+    return pg_openai_chat_encode(b, &c->acc, pg_str_c(st->id), st->created,
+                                 model);
 }
 
 /* Applies default_model, routes, and checks what the mock-era gateway
@@ -328,105 +200,18 @@ static bool chat_decode(pg_fd_ctx_t *ctx, const cJSON *root, pg_request_t *q)
     return false;
 }
 
-/* A provider of the failover chain that needs translation while the
- * request went passthrough so far: the client's body is decoded now (as
- * the translation path would have done up front). A body it cannot take
- * skips that provider. */
-static int decode_late(void *ud)
+/* The late decode (a translated hop after passthrough so far), as the
+ * translation path would have done up front; n > 1 skips the provider. */
+static int oai_decode(pg_fd_chat_t *c, pg_request_t *q)
 {
-    struct oai_chat *st = ud;
-    pg_request_t q;
     pg_openai_decode_err_t err;
-    int rc = pg_openai_chat_decode(&st->ctx->req->arena, st->client.root, &q,
+    int rc = pg_openai_chat_decode(&c->ctx->req->arena, c->client.root, q,
                                    &err);
     if (rc != PG_OK)
         return rc;
-    if ((q.set & PG_SET_N) && q.n > 1)
+    if ((q->set & PG_SET_N) && q->n > 1)
         return PG_EUNSUPPORTED;
-    st->req = q;
     return PG_OK;
-}
-
-/* Each provider of the failover chain that starts: the log names the one
- * that answered and the model it was sent; it takes the client's bytes or
- * a translation, with that model either way. */
-static int on_attempt(void *ud, const pg_cfg_provider_t *p)
-{
-    struct oai_chat *st = ud;
-    st->raw = st->call.raw;
-    /* A stream names this model until the answer names its own. */
-    st->enc.model = st->call.model;
-    return pg_fd_attempt(st->ctx, &st->client, &st->call, p, decode_late, st,
-                         &st->req);
-}
-
-static void chat_start(pg_fd_ctx_t *ctx, struct oai_chat *st,
-                       const pg_route_t *rt)
-{
-    const pg_cfg_provider_t *pv = &ctx->cfg->providers[rt->provider];
-    st->ctx = ctx;
-    st->req.model = rt->model;
-    st->stream = st->req.stream;
-    st->created = pg_unix_ms() / 1000;
-    memcpy(st->id, "chatcmpl-", 9);
-    pg_random_alnum(st->id + 9, 29);
-    ctx->served_model = rt->model;
-    ctx->provider = pv->pub.name;
-    ctx->stream = st->stream;
-    pg_canon_response_init(&st->acc, &ctx->req->arena);
-    pg_openai_stream_enc_init(&st->enc, &ctx->req->arena, pg_str_c(st->id),
-                              st->created, rt->model, st->req.include_usage,
-                              OAI_MAX_OUT);
-    pg_fd_stream_init(&st->out, ctx, &st->call, PG_STR(": ping\n\n"),
-                      OAI_MAX_OUT);
-    if (pg_arena_on_free(&ctx->req->arena, oai_cleanup, st) != PG_OK) {
-        oai_cleanup(st);
-        respond_error(ctx, 500, PG_STR("out of memory"),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    const pg_cfg_hop_t *chain = NULL;
-    size_t nchain = 0;
-    if (pg_route_chain(ctx->cfg, rt, ctx->model, &ctx->req->arena, &chain,
-                       &nchain) != PG_OK) {
-        respond_error(ctx, 500, PG_STR("out of memory"),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    st->call = (struct pg_provider_call){
-        .raw_kind = st->raw_body.p ? PG_RAW_OPENAI_CHAT : PG_RAW_NONE,
-        .raw_body = st->raw_body,
-        .on_raw = on_raw,
-        .request = &st->req,
-        .loop = ctx->loop,
-        .arena = &ctx->req->arena,
-        .provider = pv,
-        .model = rt->model,
-        .upstream = ctx->upstream,
-        .cfg = ctx->cfg,
-        .chain = chain,
-        .nchain = nchain,
-        .on_attempt = on_attempt,
-        .on_event = on_event,
-        .on_done = on_done,
-        .ud = st,
-    };
-    ctx->upstream_start_ns = pg_now_ns();
-    st->out.waiting = true;
-    int rc = pg_call_start(&st->call);
-    if (rc != PG_PENDING) {
-        ctx->upstream_end_ns = pg_now_ns();
-        pg_fd_note_upstream_wait(st->ctx, &st->out.waiting);
-        pg_str_t msg = pg_arena_printf(&ctx->req->arena,
-                                       "The provider %.*s could not start "
-                                       "the request: %s.",
-                                       (int)pv->pub.name.n, pv->pub.name.p,
-                                       pg_strerror(rc));
-        respond_error(ctx, 502, msg.p ? msg : PG_STR("provider error"),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    pg_fd_stream_watch_abort(&st->out);
 }
 
 /* ---- passthrough ------------------------------------------------------------- */
@@ -466,58 +251,43 @@ static bool has_usage_object(pg_str_t p)
     return false;
 }
 
-/* One payload of a passthrough stream. The bytes go to the client as the
+/* One payload of a passthrough stream: the bytes go to the client as the
  * upstream sent them; only the usage chunk the gateway asked for on its
  * own (to log usage) is held back when the client did not ask for it. */
-static int raw_stream_payload(struct oai_chat *st, pg_str_t event,
-                              pg_str_t payload)
+static bool oai_raw_event(pg_fd_chat_t *c, pg_str_t event, pg_str_t payload)
 {
-    pg_fd_ctx_t *ctx = st->ctx;
+    (void)event;
     /* Only the last chunks carry usage: look before parsing anything. */
-    if (payload.p != NULL && has_usage_object(payload)) {
-        cJSON *j = pg_json_parse_arena(&ctx->req->arena, payload, NULL);
-        if (j != NULL) {
-            note_raw_usage(ctx, j);
-            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
-            if (!st->req.include_usage && cJSON_IsArray(ch) &&
-                cJSON_GetArraySize(ch) == 0)
-                return PG_OK;
-        }
-    }
-    return pg_fd_raw_stream_event(&st->out, event, payload);
+    if (!has_usage_object(payload))
+        return true;
+    cJSON *j = pg_json_parse_arena(&c->ctx->req->arena, payload, NULL);
+    if (j == NULL)
+        return true;
+    note_raw_usage(c->ctx, j);
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    return c->req.include_usage || !cJSON_IsArray(ch) ||
+           cJSON_GetArraySize(ch) != 0;
 }
 
-static int on_raw(void *ud, pg_str_t event, pg_str_t data)
+/* A whole body is an answer when it is a chat.completion. */
+static bool oai_raw_answer(pg_fd_chat_t *c, const cJSON *j)
 {
-    struct oai_chat *st = ud;
-    pg_fd_ctx_t *ctx = st->ctx;
-    if (st->stream)
-        return raw_stream_payload(st, event, data);
-    /* A whole body: relayed as it is, after a look at its usage. */
-    pg_str_t body;
-    cJSON *j = pg_fd_raw_whole(&st->out, data, &body);
-    if (body.p == NULL)
-        return PG_ENOMEM;
-    st->answered = true;
-    if (j == NULL || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
-        /* A 200 that is not a chat.completion (malformed, or an error
-         * object): the client gets a clean error, not the upstream's lie. */
-        respond_error(ctx, 502, pg_fd_raw_lie_message(&st->out, j),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return PG_OK;
-    }
-    note_raw_usage(ctx, j);
-    return pg_fd_raw_respond(&st->out, body);
+    if (j == NULL ||
+        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices")))
+        return false;
+    note_raw_usage(c->ctx, j);
+    return true;
 }
 
 /* A passthrough stream whose client did not ask for usage: the edit that
- * asks upstream for it anyway (the log wants the tokens; raw_stream_payload
+ * asks upstream for it anyway (the log wants the tokens; oai_raw_event
  * holds the usage chunk back from the client). stream_options absent or
  * null: set to {"include_usage":true}; an object: its include_usage (absent,
  * null or false) set to true. Anything else (a stream_options or
  * include_usage of another type, or a key the byte scan cannot find) is
  * PG_EINVAL: the decode path answers with its precise 400. */
-static int usage_edit(pg_fd_ctx_t *ctx, cJSON *root, pg_fd_edit_t *out)
+static int usage_edit(pg_fd_ctx_t *ctx, const cJSON *root,
+                      pg_fd_edit_t *out)
 {
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     pg_str_t body = ctx->req->body;
@@ -535,38 +305,45 @@ static int usage_edit(pg_fd_ctx_t *ctx, cJSON *root, pg_fd_edit_t *out)
                                  PG_STR("true"), out);
 }
 
-/* Passthrough: an OpenAI request routed to an OpenAI-type provider goes
- * out as the client's bytes (only the model rewritten, and usage asked
- * for on a stream), and the answer comes back byte for byte. Returns
- * false when the request must take the decode path (which also produces
- * the precise 400s): not routed to such a provider, or a body the
- * splices cannot take. */
-static bool try_passthrough(pg_fd_ctx_t *ctx, struct oai_chat *st,
-                            cJSON *root)
+/* Passthrough (pg_fd_chat_try_raw): an OpenAI request routed to an
+ * OpenAI-type provider goes out as the client's bytes (only the model
+ * rewritten, and usage asked for on a stream), and the answer comes back
+ * byte for byte. A body without a messages array, or one the usage
+ * splice cannot take, takes the decode path. */
+static bool oai_raw_check(pg_fd_chat_t *c, const cJSON *root)
 {
-    pg_str_t model;
-    pg_route_t rt;
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")) ||
-        !pg_fd_raw_route(ctx, root, PG_RAW_OPENAI_CHAT, &model, &rt))
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")))
         return false;
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    st->req.stream = cJSON_IsTrue(js);
-    st->req.include_usage =
+    c->req.stream = cJSON_IsTrue(js);
+    c->req.include_usage =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    st->client.root = root;
-    if ((st->req.stream && !st->req.include_usage &&
-         usage_edit(ctx, root, &st->client.edits[st->client.nedits++]) !=
-             PG_OK) ||
-        pg_fd_raw_body(ctx, &st->client, rt.model, &st->raw_body) != PG_OK) {
-        st->client = (pg_fd_raw_t){0}; /* the decode path takes it */
-        return false;
-    }
-    st->req.model = model;
-    ctx->model = model;
-    chat_start(ctx, st, &rt);
-    return true;
+    return !c->req.stream || c->req.include_usage ||
+           usage_edit(c->ctx, root,
+                      &c->client.edits[c->client.nedits++]) == PG_OK;
 }
+
+static const pg_fd_chat_ops_t oai_ops = {
+    .raw_kind = PG_RAW_OPENAI_CHAT,
+    .ping = PG_STR(": ping\n\n"),
+    .max_out = OAI_MAX_OUT,
+    .own_type = PG_STR("server_error"),
+    /* .error_event: none, an OpenAI stream has data lines only */
+    .client_error = oai_client_error,
+    .respond_error = oai_respond_error,
+    .error_json = oai_error_json,
+    .begin = oai_begin,
+    .destroy = oai_destroy,
+    .name_model = oai_name_model,
+    .feed = oai_feed,
+    .stream_end = oai_stream_end,
+    .encode = oai_encode,
+    .raw_check = oai_raw_check,
+    .raw_event = oai_raw_event,
+    .raw_answer = oai_raw_answer,
+    .decode = oai_decode,
+};
 
 static void chat_completions(pg_fd_ctx_t *ctx)
 {
@@ -577,12 +354,14 @@ static void chat_completions(pg_fd_ctx_t *ctx)
                       PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
         return;
     }
+    pg_fd_chat_t *c = &st->base;
+    c->ops = &oai_ops;
     cJSON *root = chat_parse(ctx);
-    if (root == NULL || try_passthrough(ctx, st, root))
+    if (root == NULL || pg_fd_chat_try_raw(c, ctx, root))
         return;
-    if (!chat_decode(ctx, root, &st->req) || !chat_route(ctx, &st->req, &rt))
+    if (!chat_decode(ctx, root, &c->req) || !chat_route(ctx, &c->req, &rt))
         return;
-    chat_start(ctx, st, &rt);
+    pg_fd_chat_start(c, ctx, &rt);
 }
 
 /* ---- models ---------------------------------------------------------------- */
@@ -614,17 +393,7 @@ static void list_models(pg_fd_ctx_t *ctx)
     }
     if (rc == PG_OK)
         rc = pg_buf_append_cstr(&b, "]}");
-    pg_str_t body = rc == PG_OK ? pg_arena_strdup(&ctx->req->arena,
-                                                  pg_buf_str(&b))
-                                : PG_STR_NULL;
-    pg_buf_free(&b);
-    if (body.p == NULL) {
-        respond_error(ctx, 500, PG_STR("out of memory"),
-                      PG_STR("server_error"), PG_STR_NULL, PG_STR_NULL);
-        return;
-    }
-    (void)pg_http_respond(ctx->req, 200, PG_STR("application/json"), NULL, 0,
-                          body);
+    pg_fd_respond_json(ctx, &oai_ops, &b, rc);
 }
 
 /* ---- endpoint table ------------------------------------------------------------ */
@@ -632,13 +401,7 @@ static void list_models(pg_fd_ctx_t *ctx)
 static void method_not_allowed(pg_fd_ctx_t *ctx, const char *allow)
 {
     pg_http_req_t *req = ctx->req;
-    pg_str_t msg = pg_arena_printf(
-        &req->arena, "Method %.*s is not allowed for %.*s: use %s.",
-        (int)req->method.n, req->method.p, (int)req->path.n, req->path.p,
-        allow);
-    if (msg.p == NULL)
-        msg = PG_STR("method not allowed");
-    pg_fd_set_error(ctx, msg);
+    pg_str_t msg = pg_fd_method_error(ctx, allow);
     pg_str_t body = pg_openai_error_body(&req->arena, msg, T_INVALID,
                                          PG_STR_NULL,
                                          PG_STR("method_not_allowed"));

@@ -108,6 +108,19 @@ void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg)
     ctx->error = pg_arena_strdup(&ctx->req->arena, msg);
 }
 
+pg_str_t pg_fd_method_error(pg_fd_ctx_t *ctx, const char *allow)
+{
+    pg_http_req_t *req = ctx->req;
+    pg_str_t msg = pg_arena_printf(
+        &req->arena, "Method %.*s is not allowed for %.*s: use %s.",
+        (int)req->method.n, req->method.p, (int)req->path.n, req->path.p,
+        allow);
+    if (msg.p == NULL)
+        msg = PG_STR("method not allowed");
+    pg_fd_set_error(ctx, msg);
+    return msg;
+}
+
 void pg_fd_log_unmapped(pg_fd_ctx_t *ctx, const pg_request_t *q,
                         pg_str_t provider)
 {

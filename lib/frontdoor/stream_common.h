@@ -46,6 +46,10 @@ void pg_fd_note_usage(pg_fd_ctx_t *ctx, const pg_event_t *ev);
 /* The short error text of the access log line. */
 void pg_fd_set_error(pg_fd_ctx_t *ctx, pg_str_t msg);
 
+/* The message of a 405 for the request (allow: the method its endpoint
+ * takes), in the request arena; also the log's error text. */
+pg_str_t pg_fd_method_error(pg_fd_ctx_t *ctx, const char *allow);
+
 /* A translated hop to provider: at debug level, one log line naming the
  * request's top-level fields the client's decoder could not map to the
  * canonical model (q->unmapped), which that provider does not get. */
