@@ -277,10 +277,13 @@ static bool ant_raw_event(pg_fd_chat_t *c, pg_str_t event, pg_str_t data)
 /* A whole body is an answer when it is a message. */
 static bool ant_raw_answer(pg_fd_chat_t *c, const cJSON *j)
 {
-    if (!pg_str_eqc(pg_json_get_str(j, "type"), "message"))
+    static const char *const keys[] = {"type", "id", "usage"};
+    const cJSON *m[3];
+    pg_fd_raw_members(j, keys, 3, m);
+    if (!pg_str_eqc(pg_json_str(m[0]), "message"))
         return false;
-    c->ctx->response_id = pg_json_get_str(j, "id");
-    note_raw_usage(c->ctx, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    c->ctx->response_id = pg_json_str(m[1]);
+    note_raw_usage(c->ctx, m[2]);
     return true;
 }
 
@@ -317,9 +320,11 @@ static int ant_decode(pg_fd_chat_t *c, pg_request_t *q)
  * never heard of — is the upstream's to judge. */
 static bool ant_raw_check(pg_fd_chat_t *c, const cJSON *root)
 {
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")) ||
-        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens")) ||
+    static const char *const keys[] = {"messages", "max_tokens", "stream"};
+    const cJSON *m[3];
+    pg_fd_raw_members(root, keys, 3, m);
+    const cJSON *js = m[2];
+    if (!cJSON_IsArray(m[0]) || !cJSON_IsNumber(m[1]) ||
         (js != NULL && !cJSON_IsBool(js)))
         return false;
     c->req.stream = cJSON_IsTrue(js);

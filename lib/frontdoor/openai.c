@@ -216,17 +216,22 @@ static int oai_decode(pg_fd_chat_t *c, pg_request_t *q)
 
 /* ---- passthrough ------------------------------------------------------------- */
 
-/* The usage object and id of a chunk or body, for the access log. */
-static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *root)
+/* The members of a chunk or body the passthrough path reads. */
+enum { RAW_CHOICES, RAW_USAGE, RAW_ID, RAW_N };
+static const char *const raw_keys[RAW_N] = {"choices", "usage", "id"};
+
+/* The usage object and id of a chunk or body (its members m), for the
+ * access log. */
+static void note_raw_usage(pg_fd_ctx_t *ctx, const cJSON *const *m)
 {
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    const cJSON *u = m[RAW_USAGE];
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
     if (cJSON_IsNumber(in))
         ctx->input_tokens = (int64_t)in->valuedouble;
     if (cJSON_IsNumber(out))
         ctx->output_tokens = (int64_t)out->valuedouble;
-    ctx->response_id = pg_json_get_str(root, "id");
+    ctx->response_id = pg_json_str(m[RAW_ID]);
 }
 
 /* Whether a chunk holds a usage object ("usage": {...}; servers such as
@@ -263,8 +268,10 @@ static bool oai_raw_event(pg_fd_chat_t *c, pg_str_t event, pg_str_t payload)
     cJSON *j = pg_json_parse_arena(&c->ctx->req->arena, payload, NULL);
     if (j == NULL)
         return true;
-    note_raw_usage(c->ctx, j);
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    const cJSON *m[RAW_N];
+    pg_fd_raw_members(j, raw_keys, RAW_N, m);
+    note_raw_usage(c->ctx, m);
+    const cJSON *ch = m[RAW_CHOICES];
     return c->req.include_usage || !cJSON_IsArray(ch) ||
            cJSON_GetArraySize(ch) != 0;
 }
@@ -272,10 +279,11 @@ static bool oai_raw_event(pg_fd_chat_t *c, pg_str_t event, pg_str_t payload)
 /* A whole body is an answer when it is a chat.completion. */
 static bool oai_raw_answer(pg_fd_chat_t *c, const cJSON *j)
 {
-    if (j == NULL ||
-        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices")))
+    const cJSON *m[RAW_N];
+    pg_fd_raw_members(j, raw_keys, RAW_N, m);
+    if (!cJSON_IsArray(m[RAW_CHOICES]))
         return false;
-    note_raw_usage(c->ctx, j);
+    note_raw_usage(c->ctx, m);
     return true;
 }
 
@@ -312,10 +320,13 @@ static int usage_edit(pg_fd_ctx_t *ctx, const cJSON *root,
  * splice cannot take, takes the decode path. */
 static bool oai_raw_check(pg_fd_chat_t *c, const cJSON *root)
 {
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages")))
+    static const char *const keys[] = {"messages", "stream",
+                                       "stream_options"};
+    const cJSON *m[3];
+    pg_fd_raw_members(root, keys, 3, m);
+    if (!cJSON_IsArray(m[0]))
         return false;
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "stream");
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    const cJSON *js = m[1], *so = m[2];
     c->req.stream = cJSON_IsTrue(js);
     c->req.include_usage =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));

@@ -4,6 +4,7 @@
  * Loop thread of the request. */
 #include "frontdoor/passthrough.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -26,6 +27,34 @@ bool pg_fd_raw_route(pg_fd_ctx_t *ctx, const cJSON *root, pg_raw_kind_t kind,
         return false;
     return pg_http_provider_takes_raw(ctx->cfg->providers[rt->provider].vt,
                                       kind);
+}
+
+void pg_fd_raw_members(const cJSON *obj, const char *const *keys, size_t n,
+                       const cJSON **out)
+{
+    /* A filter on the names' first bytes (bits may collide: it only
+     * spares most children the string compares). */
+    uint32_t first = 0;
+    size_t left = n;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        first |= 1u << ((unsigned char)keys[i][0] & 31);
+    }
+    /* cJSON's lookup stops at the first child without a name (an array's
+     * items): so does this walk. */
+    for (const cJSON *c = obj != NULL ? obj->child : NULL;
+         c != NULL && c->string != NULL && left > 0; c = c->next) {
+        if (!(first >> ((unsigned char)c->string[0] & 31) & 1))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (out[i] == NULL && c->string[0] == keys[i][0] &&
+                strcmp(c->string, keys[i]) == 0) {
+                out[i] = c;
+                left--;
+                break;
+            }
+        }
+    }
 }
 
 int pg_fd_raw_member_edit(pg_fd_ctx_t *ctx, size_t a, size_t z,

@@ -52,6 +52,14 @@ typedef struct pg_fd_raw {
     bool decoded;        /* a translated hop decoded root already */
 } pg_fd_raw_t;
 
+/* The members of obj named keys[0..n), in out[0..n): for each the first
+ * of that name, NULL when absent, as cJSON_GetObjectItemCaseSensitive
+ * finds it (a NULL or nameless obj finds none), in one walk of obj's
+ * children instead of one each: the dialects' looks at a raw request or
+ * answer run on every request. The keys are distinct and not empty. */
+void pg_fd_raw_members(const cJSON *obj, const char *const *keys, size_t n,
+                       const cJSON **out);
+
 /* The edit that makes the member key of a JSON object in the client's
  * bytes (ctx->req->body) hold value, a complete JSON value: the member's
  * value replaced, or "key":value added as the object's first member. The
