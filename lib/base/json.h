@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/buf.h"
 
@@ -58,11 +61,30 @@ static inline uint64_t pg_json_special_bytes(uint64_t w)
 }
 
 /* The first byte in [p, end) that a JSON string cannot hold as it is:
- * '"', '\\' or a control character; end when there is none. Eight bytes
- * at a time (pg_json_special_bytes). The parser's string scan and the
- * log's escaper both run on it. */
+ * '"', '\\' or a control character; end when there is none. Sixteen bytes
+ * at a time with SSE2, which x86-64 always has (the same flip of bit 1 as
+ * pg_json_special_bytes, then an unsigned min that leaves only bytes up to
+ * 0x20 unchanged, and a compare with '\\'; movemask's lowest bit is the
+ * first hit); then, and without SSE2, eight at a time
+ * (pg_json_special_bytes). The parser's string scan and the log's escaper
+ * both run on it. */
 static inline const char *pg_json_find_special(const char *p, const char *end)
 {
+#if defined(__SSE2__)
+    const __m128i flip = _mm_set1_epi8(0x02);
+    const __m128i low = _mm_set1_epi8(0x20);
+    const __m128i slash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i x = _mm_xor_si128(v, flip);
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, low), x),
+                                   _mm_cmpeq_epi8(v, slash));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);

@@ -6,8 +6,12 @@
  * works on them; they are freed with the arena and must never be passed to
  * cJSON_Delete or modified with cJSON's write functions.
  *
- * Strict RFC 8259: no comments, no trailing commas, no leading zeros, no
- * NaN; nesting is bounded. Pure function; any thread. */
+ * One loop with an explicit stack of open containers (no call per value):
+ * a node is one arena allocation, with every field set (no memset), that
+ * also holds its key and, for a string, its bytes; strings are scanned
+ * (pg_json_find_special) and copied 16 bytes at a time, integers below
+ * 10^15 are converted while scanned. Strict RFC 8259: no comments, no trailing commas, no leading
+ * zeros, no NaN; nesting is bounded. Pure function; any thread. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,41 +20,14 @@
 
 #define JSON_MAX_DEPTH 256
 
-typedef struct parser {
-    pg_arena_t *a;
-    const char *p;
-    const char *end;
-    const char *err; /* where parsing stopped */
-    int depth;
-} parser_t;
-
-static cJSON *parse_value(parser_t *ps);
-
-static void skip_ws(parser_t *ps)
+static inline const char *skip_ws(const char *p, const char *end)
 {
     /* Compact JSON has no whitespace: one test for the usual case. */
-    if (ps->p < ps->end && (unsigned char)*ps->p > ' ')
-        return;
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
-        ps->p++;
-}
-
-static cJSON *fail(parser_t *ps)
-{
-    if (ps->err == NULL)
-        ps->err = ps->p;
-    return NULL;
-}
-
-static cJSON *new_item(parser_t *ps, int type)
-{
-    cJSON *it = pg_arena_alloc(ps->a, sizeof(*it));
-    if (it == NULL)
-        return fail(ps);
-    memset(it, 0, sizeof(*it));
-    it->type = type;
-    return it;
+    if (p < end && (unsigned char)*p > ' ')
+        return p;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -96,47 +73,101 @@ static size_t utf8_put(char *o, unsigned cp)
     return 4;
 }
 
-/* Parses a string at ps->p (on the opening quote) into a NUL-terminated
- * arena copy with escapes resolved. */
-static char *parse_string(parser_t *ps)
+/* The rest of a string scan once pg_json_find_special stopped at q on
+ * something other than the closing quote: steps over escapes (the escaped
+ * byte is checked when decoding). The closing quote, or NULL with *err at
+ * a control character (or at end: unterminated). */
+static const char *string_end_slow(const char *q, const char *end,
+                                   bool *escaped, const char **err)
 {
-    const char *s = ps->p + 1;
-    const char *q = s;
-    bool escaped = false;
-    /* First pass: find the end and whether anything needs decoding, so
-     * the common case is one memcpy. */
     for (;;) {
-        q = pg_json_find_special(q, ps->end);
-        if (q >= ps->end || *q == '"')
-            break;
-        if (*q != '\\') { /* a control character */
-            ps->p = q;
-            fail(ps);
+        if (q >= end) {
+            *err = end;
             return NULL;
         }
-        escaped = true;
-        q += 2; /* the escaped byte is checked when decoding */
+        if (*q == '"')
+            return q;
+        if (*q != '\\') { /* a control character */
+            *err = q;
+            return NULL;
+        }
+        if (end - q <= 2) { /* nothing after the escape */
+            *err = end;
+            return NULL;
+        }
+        *escaped = true;
+        q = pg_json_find_special(q + 2, end);
     }
-    if (q >= ps->end) {
-        ps->p = ps->end;
-        fail(ps);
-        return NULL;
+}
+
+/* The closing quote of the string whose first byte is s; NULL with *err
+ * where it is malformed. *escaped: it holds a backslash. */
+static inline const char *string_end(const char *s, const char *end,
+                                     bool *escaped, const char **err)
+{
+    const char *q = pg_json_find_special(s, end);
+    if (q < end && *q == '"')
+        return q;
+    return string_end_slow(q, end, escaped, err);
+}
+
+/* Bytes reserved for a string of n bytes: n and its NUL rounded up to
+ * 16, so that str_copy may move 16 bytes at a time and node sizes stay
+ * multiples of the arena's alignment. */
+static inline size_t str_room(size_t n) { return (n + 16) & ~(size_t)15; }
+
+/* Copies the unescaped string s[0..n) (s[n] is its closing quote) into o,
+ * which has str_room(n) bytes, and terminates it. 16 bytes at a time when
+ * the text has str_room(n) bytes from s: the last block may carry bytes
+ * past the quote into o's spare room. */
+static inline void str_copy(char *o, const char *s, size_t n,
+                            const char *end)
+{
+    if ((size_t)(end - s) >= str_room(n)) {
+        size_t i = 0;
+        do {
+            memcpy(o + i, s + i, 16);
+            i += 16;
+        } while (i < n);
+    } else {
+        memcpy(o, s, n);
     }
-    size_t n = (size_t)(q - s);
-    /* Decoding never makes a string longer than its escaped form. */
-    char *out = pg_arena_alloc(ps->a, n + 1);
-    if (out == NULL) {
-        fail(ps);
-        return NULL;
+    o[n] = '\0';
+}
+
+/* Copies the run r..b (no escape in it) of a string that ends at q to o,
+ * which trails r: 16 bytes at a time while 16 bytes from r stay before q,
+ * so that a block never passes the output's end either (its bytes past b
+ * are overwritten by what follows). Returns the output's new end. */
+static inline char *run_copy(char *o, const char *r, const char *b,
+                             const char *q)
+{
+    while (q - r >= 16) {
+        memcpy(o, r, 16);
+        if (b - r <= 16)
+            return o + (b - r);
+        o += 16;
+        r += 16;
     }
-    if (!escaped) {
-        memcpy(out, s, n);
-        out[n] = '\0';
-        ps->p = q + 1;
-        return out;
-    }
-    char *o = out;
+    memcpy(o, r, (size_t)(b - r));
+    return o + (b - r);
+}
+
+/* Decodes the escaped string s..q (q on its closing quote) into o, which
+ * has room for q - s + 1 bytes: decoding never makes a string longer.
+ * The runs between escapes are found and copied in blocks. false with
+ * *err on a bad escape. */
+static bool str_decode(char *o, const char *s, const char *q,
+                       const char **err)
+{
     for (const char *r = s; r < q;) {
+        /* The scan refused control characters and stopped at no quote
+         * before q: the run ends at a backslash or at q. */
+        const char *b = pg_json_find_special(r, q);
+        o = run_copy(o, r, b, q);
+        r = b;
+        if (r >= q)
+            break;
         if (*r != '\\') {
             *o++ = *r++;
             continue;
@@ -174,223 +205,321 @@ static char *parse_string(parser_t *ps)
         }
         continue;
     bad:
-        ps->p = r;
-        fail(ps);
-        return NULL;
+        *err = r;
+        return false;
     }
     *o = '\0';
-    ps->p = q + 1;
-    return out;
-}
-
-static cJSON *parse_number(parser_t *ps)
-{
-    const char *s = ps->p, *q = s;
-    if (q < ps->end && *q == '-')
-        q++;
-    if (q >= ps->end)
-        goto bad;
-    if (*q == '0') {
-        q++;
-    } else if (*q >= '1' && *q <= '9') {
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    } else {
-        goto bad;
-    }
-    if (q < ps->end && *q == '.') {
-        q++;
-        if (q >= ps->end || *q < '0' || *q > '9')
-            goto bad;
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    }
-    if (q < ps->end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < ps->end && (*q == '+' || *q == '-'))
-            q++;
-        if (q >= ps->end || *q < '0' || *q > '9')
-            goto bad;
-        while (q < ps->end && *q >= '0' && *q <= '9')
-            q++;
-    }
-    size_t n = (size_t)(q - s);
-    bool neg = *s == '-';
-    size_t digits = n - (neg ? 1 : 0);
-    if (digits <= 15 && memchr(s, '.', n) == NULL &&
-        memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) {
-        /* An integer below 10^15 is exact as a double: no strtod. */
-        int64_t v = 0;
-        for (const char *d = s + (neg ? 1 : 0); d < q; d++)
-            v = v * 10 + (*d - '0');
-        cJSON *it = new_item(ps, cJSON_Number);
-        if (it == NULL)
-            return NULL;
-        /* Negated as a double so that -0 stays -0, as strtod gives it. */
-        it->valuedouble = neg ? -(double)v : (double)v;
-        if (neg)
-            v = -v;
-        it->valueint = v >= 2147483647 ? 2147483647
-                       : v <= -2147483648LL ? (-2147483647 - 1)
-                                            : (int)v;
-        ps->p = q;
-        return it;
-    }
-    /* strtod needs a terminated copy: the span may end at the buffer. */
-    char tmp[64];
-    char *heap = NULL;
-    char *num = tmp;
-    if (n >= sizeof(tmp)) {
-        num = heap = pg_arena_alloc(ps->a, n + 1);
-        if (heap == NULL)
-            return fail(ps);
-    }
-    memcpy(num, s, n);
-    num[n] = '\0';
-    cJSON *it = new_item(ps, cJSON_Number);
-    if (it == NULL)
-        return NULL;
-    double v = strtod(num, NULL);
-    it->valuedouble = v;
-    /* cJSON saturates valueint the same way. */
-    if (v >= 2147483647.0)
-        it->valueint = 2147483647;
-    else if (v <= -2147483648.0)
-        it->valueint = (-2147483647 - 1);
-    else
-        it->valueint = (int)v;
-    ps->p = q;
-    return it;
-bad:
-    ps->p = q;
-    return fail(ps);
-}
-
-static bool literal(parser_t *ps, const char *word, size_t n)
-{
-    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-        return false;
-    ps->p += n;
     return true;
 }
 
-/* Links child after *last under parent (cJSON's layout: the first child's
- * prev points at the last child). */
-static void link_child(cJSON *parent, cJSON **last, cJSON *child)
+/* cJSON's valueint: the value saturated to int. */
+static inline int int_saturated(double v)
 {
-    if (*last == NULL) {
-        parent->child = child;
-    } else {
-        (*last)->next = child;
-        child->prev = *last;
-    }
-    *last = child;
-    parent->child->prev = child;
+    if (v >= 2147483647.0)
+        return 2147483647;
+    if (v <= -2147483648.0)
+        return -2147483647 - 1;
+    return (int)v;
 }
 
-static cJSON *parse_container(parser_t *ps, bool object)
+/* A number with a fraction, an exponent or more than 15 digits: s..q is
+ * checked up to q (its integer part), the rest here, then strtod gives the
+ * value. Its end, or NULL with *err where the grammar breaks (at s on
+ * OOM). */
+static const char *number_slow(pg_arena_t *a, const char *s, const char *q,
+                               const char *end, cJSON *it, const char **err)
 {
-    if (++ps->depth > JSON_MAX_DEPTH)
-        return fail(ps);
-    cJSON *it = new_item(ps, object ? cJSON_Object : cJSON_Array);
-    cJSON *last = NULL;
-    char close = object ? '}' : ']';
+    if (q < end && *q == '.') {
+        q++;
+        if (q >= end || *q < '0' || *q > '9')
+            goto bad;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= end || *q < '0' || *q > '9')
+            goto bad;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    /* strtod needs a terminated copy: the span may end at the buffer. */
+    size_t n = (size_t)(q - s);
+    char tmp[64];
+    char *num = tmp;
+    if (n >= sizeof(tmp)) {
+        num = pg_arena_alloc(a, n + 1);
+        if (num == NULL) {
+            q = s;
+            goto bad;
+        }
+    }
+    memcpy(num, s, n);
+    num[n] = '\0';
+    it->valuedouble = strtod(num, NULL);
+    it->valueint = int_saturated(it->valuedouble);
+    return q;
+bad:
+    *err = q;
+    return NULL;
+}
+
+/* Parses the number at p (p < end) into it: its end, or NULL with *err
+ * where the grammar breaks. */
+static inline const char *number_parse(pg_arena_t *a, const char *p,
+                                       const char *end, cJSON *it,
+                                       const char **err)
+{
+    const char *s = p;
+    bool neg = *p == '-';
+    uint64_t v = 0;
+    p += neg;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        for (; p < end; p++) {
+            unsigned d = (unsigned char)*p - (unsigned)'0';
+            if (d > 9)
+                break;
+            v = v * 10 + d;
+        }
+    } else {
+        *err = p;
+        return NULL;
+    }
+    if ((p < end && (*p == '.' || *p == 'e' || *p == 'E')) ||
+        p - s - neg > 15)
+        return number_slow(a, s, p, end, it, err);
+    /* An integer below 10^15 is exact as a double: no strtod. Negated as
+     * a double so that -0 stays -0, as strtod gives it. */
+    it->valuedouble = neg ? -(double)v : (double)v;
+    it->valueint = int_saturated(it->valuedouble);
+    return p;
+}
+
+/* A key as the parse loop carries it to the value's node: kn bytes at ks
+ * still to be copied, or, with kn KEY_READY, the node's string as it is
+ * (NULL in an array, or a key decoded from escapes). */
+#define KEY_READY SIZE_MAX
+
+/* A node of the given type with extra bytes right after it (a string
+ * value's) and its key after those; NULL on OOM. Every field is set here:
+ * arena memory is not zeroed. */
+static inline cJSON *node_new(pg_arena_t *a, int type, const char *ks,
+                              size_t kn, size_t extra, const char *end)
+{
+    size_t kroom = kn != KEY_READY ? str_room(kn) : 0;
+    cJSON *it = pg_arena_alloc(a, sizeof(*it) + extra + kroom);
     if (it == NULL)
         return NULL;
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == close) {
-        ps->p++;
-        ps->depth--;
-        return it;
+    *it = (cJSON){.type = type, .string = (char *)ks};
+    if (kn != KEY_READY) {
+        it->string = (char *)(it + 1) + extra;
+        str_copy(it->string, ks, kn, end);
     }
-    for (;;) {
-        char *key = NULL;
-        if (object) {
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != '"')
-                return fail(ps);
-            if ((key = parse_string(ps)) == NULL)
-                return NULL;
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':')
-                return fail(ps);
-            ps->p++;
-        }
-        cJSON *child = parse_value(ps);
-        if (child == NULL)
-            return NULL;
-        child->string = key;
-        link_child(it, &last, child);
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == close) {
-            ps->p++;
-            ps->depth--;
-            return it;
-        }
-        return fail(ps);
-    }
+    return it;
 }
 
-static cJSON *parse_value(parser_t *ps)
+/* Links it after last (NULL: none yet) under parent; returns it, the new
+ * last child. The first child's prev is set when parent closes. */
+static inline cJSON *link_last(cJSON *parent, cJSON *last, cJSON *it)
 {
-    skip_ws(ps);
-    if (ps->p >= ps->end)
-        return fail(ps);
-    switch (*ps->p) {
-    case '{':
-        return parse_container(ps, true);
-    case '[':
-        return parse_container(ps, false);
-    case '"': {
-        char *s = parse_string(ps);
-        if (s == NULL)
-            return NULL;
-        cJSON *it = new_item(ps, cJSON_String);
-        if (it != NULL)
-            it->valuestring = s;
-        return it;
-    }
-    case 't':
-        if (literal(ps, "true", 4))
-            return new_item(ps, cJSON_True);
-        return fail(ps);
-    case 'f':
-        if (literal(ps, "false", 5))
-            return new_item(ps, cJSON_False);
-        return fail(ps);
-    case 'n':
-        if (literal(ps, "null", 4))
-            return new_item(ps, cJSON_NULL);
-        return fail(ps);
-    default:
-        return parse_number(ps);
-    }
+    it->prev = last;
+    if (last != NULL)
+        last->next = it;
+    else
+        parent->child = it;
+    return it;
 }
 
+/* The parse loop is one function so that the position and the cursor
+ * stay in registers; the labels are its states: value (one value
+ * expected), member (a key expected), after (a value done: ',' or the
+ * container's close) and closed. open[depth] is the container being
+ * filled (open[0] a dummy that holds the root), last its last child so
+ * far. cJSON's layout: siblings link both ways through next/prev and the
+ * first child's prev points at the last one, which is set when the
+ * container closes. */
 cJSON *pg_json_parse_arena(pg_arena_t *a, pg_str_t text, size_t *err_offset)
 {
-    parser_t ps = {.a = a, .p = text.p, .end = text.p + text.n};
     if (text.p == NULL) {
         if (err_offset != NULL)
             *err_offset = 0;
         return NULL;
     }
-    cJSON *root = parse_value(&ps);
-    if (root != NULL) {
-        skip_ws(&ps);
-        if (ps.p != ps.end) {
-            fail(&ps); /* trailing garbage */
-            root = NULL;
-        }
+    const char *p = text.p, *end = text.p + text.n, *err = NULL;
+    cJSON top = {.type = cJSON_Array};
+    cJSON *open[JSON_MAX_DEPTH + 1];
+    int depth = 0;
+    cJSON *last = NULL, *it;
+    char close = 0;        /* the byte that closes open[depth] */
+    const char *ks = NULL; /* the key of the value being parsed */
+    size_t kn = KEY_READY;
+
+    open[0] = &top;
+value:
+    if (p >= end)
+        goto fail;
+    switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        p = skip_ws(p, end);
+        goto value;
+    case '"': {
+        bool escaped = false;
+        const char *s = p + 1, *q = string_end(s, end, &escaped, &err);
+        if (q == NULL)
+            goto fail_at;
+        size_t n = (size_t)(q - s);
+        it = node_new(a, cJSON_String, ks, kn, str_room(n), end);
+        if (it == NULL)
+            goto fail;
+        it->valuestring = (char *)(it + 1);
+        if (!escaped)
+            str_copy(it->valuestring, s, n, end);
+        else if (!str_decode(it->valuestring, s, q, &err))
+            goto fail_at;
+        p = q + 1;
+        break;
     }
-    if (root == NULL && err_offset != NULL)
-        *err_offset = (size_t)((ps.err ? ps.err : ps.p) - text.p);
-    return root;
+    case '{':
+    case '[':
+        if (depth == JSON_MAX_DEPTH)
+            goto fail;
+        it = node_new(a, *p == '{' ? cJSON_Object : cJSON_Array, ks, kn, 0,
+                      end);
+        if (it == NULL)
+            goto fail;
+        last = link_last(open[depth], last, it);
+        open[++depth] = it;
+        last = NULL;
+        close = (char)(*p + 2); /* '}' and ']' */
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == close) {
+            p++;
+            goto closed;
+        }
+        if (close == '}')
+            goto member;
+        ks = NULL;
+        kn = KEY_READY;
+        goto value;
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0)
+            goto fail;
+        p += 4;
+        it = node_new(a, cJSON_True, ks, kn, 0, end);
+        break;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+            goto fail;
+        p += 5;
+        it = node_new(a, cJSON_False, ks, kn, 0, end);
+        break;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            goto fail;
+        p += 4;
+        it = node_new(a, cJSON_NULL, ks, kn, 0, end);
+        break;
+    default: {
+        it = node_new(a, cJSON_Number, ks, kn, 0, end);
+        if (it == NULL)
+            goto fail;
+        const char *q = number_parse(a, p, end, it, &err);
+        if (q == NULL)
+            goto fail_at;
+        p = q;
+        break;
+    }
+    }
+    if (it == NULL)
+        goto fail;
+    last = link_last(open[depth], last, it);
+
+after:
+    if (depth == 0)
+        goto done;
+    if (p >= end)
+        goto fail;
+    if (*p == ',') {
+        p++;
+        if (close == '}')
+            goto member;
+        goto value; /* ks is NULL and kn KEY_READY in an array */
+    }
+    if (*p != close) {
+        const char *q = skip_ws(p, end);
+        if (q == p)
+            goto fail;
+        p = q;
+        goto after;
+    }
+    p++;
+
+closed:
+    /* open[depth] is complete; it becomes its parent's last child. */
+    it = open[depth--];
+    if (last != NULL)
+        it->child->prev = last;
+    last = it;
+    close = open[depth]->type == cJSON_Object ? '}' : ']';
+    ks = NULL;
+    kn = KEY_READY;
+    goto after;
+
+member:
+    if (p >= end || *p != '"') {
+        const char *q = skip_ws(p, end);
+        if (q == p)
+            goto fail;
+        p = q;
+        goto member;
+    }
+    {
+        bool escaped = false;
+        const char *q = string_end(p + 1, end, &escaped, &err);
+        if (q == NULL)
+            goto fail_at;
+        ks = p + 1;
+        kn = (size_t)(q - ks);
+        if (escaped) {
+            /* Decoded now, so that a bad escape is reported before what
+             * follows the key; its bytes then live apart from the node. */
+            char *k = pg_arena_alloc(a, kn + 1);
+            if (k == NULL)
+                goto fail;
+            if (!str_decode(k, ks, q, &err))
+                goto fail_at;
+            ks = k;
+            kn = KEY_READY;
+        }
+        p = q + 1;
+    }
+    if (p < end && *p == ':') {
+        p++;
+        goto value;
+    }
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        goto fail;
+    p++;
+    goto value;
+
+done:
+    p = skip_ws(p, end);
+    if (p == end)
+        return top.child;
+fail: /* at p: trailing garbage, an unexpected byte, OOM */
+    err = p;
+fail_at:
+    if (err_offset != NULL)
+        *err_offset = (size_t)(err - text.p);
+    return NULL;
 }
 
 /* ---- spans in the original text (passthrough rewrites) ------------------ */

@@ -174,6 +174,220 @@ static void test_not_terminated_buffer(void **state)
     free(buf);
 }
 
+/* ---- randomized differential against cJSON_Parse ----------------------- */
+
+/* A seeded generator of strictly valid documents (the shapes the request
+ * path sees, plus escapes, surrogate pairs, UTF-8, numbers at the fast
+ * path's edges and whitespace anywhere), and mutations of them. */
+typedef struct gen {
+    uint64_t s;
+    char *buf;
+    size_t n, cap;
+} gen_t;
+
+static unsigned gen_rand(gen_t *g, unsigned below)
+{
+    g->s ^= g->s << 13;
+    g->s ^= g->s >> 7;
+    g->s ^= g->s << 17;
+    return (unsigned)(g->s % below);
+}
+
+static void gen_put(gen_t *g, const char *s)
+{
+    size_t n = strlen(s);
+    if (g->n + n < g->cap) {
+        memcpy(g->buf + g->n, s, n);
+        g->n += n;
+    }
+}
+
+static void gen_ws(gen_t *g)
+{
+    static const char *ws[] = {"", "", "", "", "", " ", "\n  ", "\t", "\r\n"};
+    gen_put(g, ws[gen_rand(g, 9)]);
+}
+
+static void gen_string(gen_t *g)
+{
+    static const char *pieces[] = {
+        "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9",
+        "\\u4E2D", "\\ud83d\\ude00", "\\u0041", "\xc3\xa9", "\xe4\xb8\xad",
+        "\xf0\x9f\x98\x80", " ", "tool_calls", "0123456789abcdef",
+    };
+    char one[2] = {0, 0};
+    gen_put(g, "\"");
+    for (unsigned i = 0, len = gen_rand(g, 4) ? gen_rand(g, 14) : gen_rand(g, 90);
+         i < len; i++) {
+        if (gen_rand(g, 5) == 0) {
+            gen_put(g, pieces[gen_rand(g, sizeof(pieces) / sizeof(pieces[0]))]);
+        } else {
+            one[0] = (char)('a' + gen_rand(g, 26));
+            gen_put(g, one);
+        }
+    }
+    gen_put(g, "\"");
+}
+
+static void gen_number(gen_t *g)
+{
+    static const char *edge[] = {
+        "0", "-0", "7", "-7", "999999999999999", "-999999999999999",
+        "1000000000000000", "2147483647", "2147483648", "-2147483648",
+        "-2147483649", "12345678901234567890", "0.5", "-0.0", "1e3",
+        "1E+2", "2.5e-3", "-12.25E-2", "1e400", "4.9e-324", "1700000000",
+    };
+    char t[32];
+    if (gen_rand(g, 2) == 0) {
+        gen_put(g, edge[gen_rand(g, sizeof(edge) / sizeof(edge[0]))]);
+        return;
+    }
+    snprintf(t, sizeof t, "%s%u", gen_rand(g, 3) ? "" : "-",
+             gen_rand(g, 100000) >> gen_rand(g, 16));
+    gen_put(g, t);
+    if (gen_rand(g, 4) == 0) {
+        snprintf(t, sizeof t, ".%u", gen_rand(g, 1000));
+        gen_put(g, t);
+    }
+}
+
+static void gen_value(gen_t *g, int depth)
+{
+    static const char *lits[] = {"true", "false", "null"};
+    gen_ws(g);
+    unsigned k = depth == 0 ? 5 + gen_rand(g, 2) : gen_rand(g, depth > 5 ? 5 : 7);
+    if (k == 0) {
+        gen_put(g, lits[gen_rand(g, 3)]);
+    } else if (k <= 2) {
+        gen_string(g);
+    } else if (k <= 4) {
+        gen_number(g);
+    } else {
+        bool object = k == 5;
+        gen_put(g, object ? "{" : "[");
+        for (unsigned i = 0, n = gen_rand(g, 7); i < n; i++) {
+            if (i > 0)
+                gen_put(g, ",");
+            if (object) {
+                gen_ws(g);
+                gen_string(g);
+                gen_ws(g);
+                gen_put(g, ":");
+            }
+            gen_value(g, depth + 1);
+        }
+        gen_ws(g);
+        gen_put(g, object ? "}" : "]");
+    }
+    gen_ws(g);
+}
+
+/* A few byte edits: structure, escapes, number bytes, control characters
+ * (never NUL: cJSON stops there). */
+static void gen_mutate(gen_t *g)
+{
+    static const char bytes[] = "{}[],:\"\\u0-+.eE tfn\x01\x1f\xc3";
+    for (unsigned i = 0, edits = 1 + gen_rand(g, 3); i < edits && g->n > 0; i++) {
+        size_t at = gen_rand(g, (unsigned)g->n);
+        char c = bytes[gen_rand(g, sizeof(bytes) - 1)];
+        switch (gen_rand(g, 4)) {
+        case 0: /* delete */
+            memmove(g->buf + at, g->buf + at + 1, g->n - at - 1);
+            g->n--;
+            break;
+        case 1: /* insert */
+            if (g->n + 1 < g->cap) {
+                memmove(g->buf + at + 1, g->buf + at, g->n - at);
+                g->buf[at] = c;
+                g->n++;
+            }
+            break;
+        case 2: /* truncate */
+            g->n = at;
+            break;
+        default: /* replace */
+            g->buf[at] = c;
+            break;
+        }
+    }
+}
+
+static int sibling_index(const cJSON *first, const cJSON *x)
+{
+    int i = 0;
+    for (const cJSON *c = first; c != NULL; c = c->next, i++)
+        if (c == x)
+            return i;
+    return -1;
+}
+
+static bool same_cstr(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Every field a cJSON reader looks at, links included (the first child's
+ * prev is the last child; every other prev the previous sibling). One
+ * known difference: cJSON sets valueint 1 on true, ours leaves it 0
+ * (cJSON_IsTrue and the printer go by type; nothing reads it). */
+static bool same_tree(const cJSON *x, const cJSON *y)
+{
+    if (x->type != y->type || !same_cstr(x->string, y->string) ||
+        !same_cstr(x->valuestring, y->valuestring) ||
+        (x->type != cJSON_True && x->valueint != y->valueint) ||
+        memcmp(&x->valuedouble, &y->valuedouble, sizeof(double)) != 0)
+        return false;
+    const cJSON *a = x->child, *b = y->child;
+    for (; a != NULL && b != NULL; a = a->next, b = b->next) {
+        if (sibling_index(x->child, a->prev) != sibling_index(y->child, b->prev) ||
+            !same_tree(a, b))
+            return false;
+    }
+    return a == NULL && b == NULL;
+}
+
+/* Ours accepts a document only if cJSON does, with the same tree; it may
+ * refuse more (cJSON takes leading zeros, control characters...). A
+ * strictly valid document is accepted by both. */
+static void check_against_cjson(const char *doc, size_t n, bool valid)
+{
+    char *copy = malloc(n + 1); /* exact size for ours: ASan sees over-reads */
+    memcpy(copy, doc, n);
+    pg_arena_t a;
+    pg_arena_init(&a, 0);
+    size_t off = SIZE_MAX;
+    cJSON *ours = pg_json_parse_arena(&a, pg_str(copy, n), &off);
+    copy[n] = '\0';
+    cJSON *theirs = cJSON_ParseWithLength(copy, n);
+    if (valid && ours == NULL)
+        fail_msg("refused valid JSON at %zu: %.*s", off, (int)n, doc);
+    if (ours == NULL) {
+        assert_true(off <= n);
+    } else {
+        if (theirs == NULL)
+            fail_msg("cJSON refuses what we accept: %.*s", (int)n, doc);
+        if (ours->next != NULL || ours->prev != NULL || !same_tree(ours, theirs))
+            fail_msg("trees differ: %.*s", (int)n, doc);
+    }
+    cJSON_Delete(theirs);
+    pg_arena_destroy(&a);
+    free(copy);
+}
+
+static void test_random_against_cjson(void **state)
+{
+    char buf[1 << 16];
+    gen_t g = {.s = 0x9E3779B97F4A7C15ull, .buf = buf, .cap = sizeof buf};
+    for (int i = 0; i < 20000; i++) {
+        g.n = 0;
+        gen_value(&g, 0);
+        check_against_cjson(buf, g.n, true);
+        gen_mutate(&g);
+        check_against_cjson(buf, g.n, false);
+    }
+}
+
 static void span_is(const char *text, const char *key, const char *want)
 {
     size_t a = 0, b = 0;
@@ -212,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_not_terminated_buffer),
         cmocka_unit_test(test_member_span),
+        cmocka_unit_test(test_random_against_cjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
