@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "base/alloc.h"
+#include "bodies.h"
 #include "base/list.h"
 
 #define URL_MAX 256
@@ -265,12 +266,7 @@ static int build_all(struct upstream *up)
     if (up->arena == NULL)
         return -ENOMEM;
     rc = build_fixed(up, &up->whole, 200, "OK",
-        "{\"id\":\"chatcmpl-fast\",\"object\":\"chat.completion\","
-        "\"created\":1700000000,\"model\":\"fast-upstream\",\"choices\":"
-        "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-        "\"Hello benchmark, this is the fast upstream.\"},\"logprobs\":null,"
-        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":19,"
-        "\"completion_tokens\":9,\"total_tokens\":28}}");
+        BENCH_CHAT_COMPLETION);
     if (rc == 0)
         rc = build_fixed(up, &up->not_found, 404, "Not Found",
             "{\"error\":{\"message\":\"fast_upstream serves only POST "

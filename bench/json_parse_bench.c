@@ -17,19 +17,15 @@
 #include "base/arena.h"
 #include "base/json.h"
 
+#include "bodies.h"
+
 static const char client_body[] =
     "{\"model\":\"mock-echo\",\"messages\":[{\"role\":\"system\",\"content\":"
     "\"You are terse.\"},{\"role\":\"user\",\"content\":\"Say hello to the "
     "benchmark in a few words please\"}]}";
 
-/* The same bytes as bench/fast_upstream.c answers with. */
-static const char upstream_body[] =
-    "{\"id\":\"chatcmpl-fast\",\"object\":\"chat.completion\","
-    "\"created\":1700000000,\"model\":\"fast-upstream\",\"choices\":"
-    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-    "\"Hello benchmark, this is the fast upstream.\"},\"logprobs\":null,"
-    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":19,"
-    "\"completion_tokens\":9,\"total_tokens\":28}}";
+/* The bytes bench/fast_upstream.c answers with. */
+static const char upstream_body[] = BENCH_CHAT_COMPLETION;
 
 static const char tools_body[] =
     "{\"model\":\"gpt-4o-mini\",\"temperature\":0.2,\"max_tokens\":1024,"

@@ -24,16 +24,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bodies.h"
+
 #define MAX_FDS 4096
 #define BUF_SIZE 16384
 
-static const char body[] =
-    "{\"id\":\"chatcmpl-fast\",\"object\":\"chat.completion\","
-    "\"created\":1700000000,\"model\":\"fast-upstream\",\"choices\":"
-    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-    "\"Hello benchmark, this is the fast upstream.\"},\"logprobs\":null,"
-    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":19,"
-    "\"completion_tokens\":9,\"total_tokens\":28}}";
+static const char body[] = BENCH_CHAT_COMPLETION;
 
 struct conn {
     size_t len;
