@@ -35,7 +35,9 @@ start_upstream "$BUILD/trivial_server.port"
 trivial_port=$UP_PORT; trivial_pid=$UP_PID
 
 gw_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-sed -e "s/workers: 1/workers: $WORKERS/" -e "s/FAST_PORT/$fast_port/g" \
+# BENCH_BUSY_POLL (e.g. 1ms): the gateway's server.busy_poll, off by default.
+sed -e "s/workers: 1/workers: $WORKERS\n  busy_poll: ${BENCH_BUSY_POLL:-0}/" \
+  -e "s/FAST_PORT/$fast_port/g" \
   -e "s/SLOW_PORT/$slow_port/" bench/proxy.yaml >"$BUILD/proxy.yaml"
 "$BUILD/polyglot-gw" --config "$BUILD/proxy.yaml" --port "$gw_port" 2>/dev/null &
 gw_pid=$!

@@ -38,7 +38,7 @@
 # BENCH_PROXY=0 (skip the proxy and translation lanes), BENCH_TRANSLATE=0
 # (skip the translation lanes), BENCH_LAT_SECONDS, BENCH_LAT_ROUNDS,
 # BENCH_CHUNKS, BENCH_STREAM_REQUESTS, BENCH_SLOW_STREAMS,
-# BENCH_SLOW_DELAY_MS.
+# BENCH_SLOW_DELAY_MS, BENCH_BUSY_POLL (the proxy gateway's server.busy_poll).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "base/arena.h"
 #include "base/list.h"
@@ -77,6 +78,7 @@ int pg_worker_init(pg_worker_t *w, struct pg_gateway *gw, int index,
     }
     pg_dispatch_init(&w->dispatch, w->loop, &gw->logger, gw->config);
     pg_http_limits_t limits = limits_from(&gw->config->server);
+    w->busy_poll_ns = gw->config->server.busy_poll_ms * 1000000u;
     pg_http_handler_t handler = pg_dispatch_handler(&w->dispatch);
     char err[PG_ERRMSG_SIZE] = "";
     rc = pg_http_server_new(w->loop, fd, &limits, &handler, &w->server, err);
@@ -120,6 +122,47 @@ fail:
     return rc;
 }
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* server.busy_poll (HAProxy's busy-polling, bounded by a window): after a
+ * turn of the loop, the worker looks for the next event without sleeping
+ * for up to window_ns before it blocks in epoll again. Inside a virtual
+ * machine a vCPU that sleeps goes back to the hypervisor and waking it
+ * costs tens of microseconds; a proxied request waits for two such
+ * wake-ups (the client's request, the upstream's answer). The price is
+ * CPU: a worker spins whenever its events come closer together than the
+ * window. Timers keep their times: the spin ends when one is due. */
+static void run_busy_polling(uv_loop_t *loop, uint64_t window_ns)
+{
+    int fd = uv_backend_fd(loop);
+    while (uv_run(loop, UV_RUN_ONCE) != 0) {
+        int timeout_ms = uv_backend_timeout(loop);
+        if (timeout_ms == 0)
+            continue; /* something to run already */
+        uint64_t now = uv_hrtime();
+        uint64_t until = now + window_ns;
+        if (timeout_ms > 0) {
+            /* The loop's clock (uv_now) never runs ahead of uv_hrtime, so
+             * this ends the spin at or before the timer's due time. */
+            uint64_t due = (uv_now(loop) + (uint64_t)timeout_ms) * 1000000u;
+            if (due < until)
+                until = due;
+        }
+        struct epoll_event ev;
+        while (now < until && epoll_wait(fd, &ev, 1, 0) == 0) {
+            cpu_relax();
+            now = uv_hrtime();
+        }
+    }
+}
+
 static void worker_thread_main(void *arg)
 {
     pg_worker_t *w = arg;
@@ -134,7 +177,10 @@ static void worker_thread_main(void *arg)
      * keeps its logging as it is. The same for the arena chunk cache. */
     pg_log_batch_enable();
     pg_arena_cache_enable();
-    uv_run(w->loop, UV_RUN_DEFAULT);
+    if (w->busy_poll_ns > 0)
+        run_busy_polling(w->loop, w->busy_poll_ns);
+    else
+        uv_run(w->loop, UV_RUN_DEFAULT);
     pg_arena_cache_disable();
     pg_log_batch_disable();
 }

@@ -31,6 +31,7 @@ typedef struct pg_worker {
     struct pg_upstream *upstream;   /* the worker's client to providers */
     pg_dispatch_t dispatch;
     uint64_t drain_deadline_ns;
+    uint64_t busy_poll_ns;          /* server.busy_poll; 0: sleep in epoll */
     atomic_int drain_timeout_ms;    /* set by the host thread before the async */
     int pending_closes;             /* handles still closing */
     atomic_bool stopped;            /* every handle of this worker is closed */

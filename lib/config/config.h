@@ -44,6 +44,7 @@ typedef struct pg_cfg_server {
     uint64_t idle_timeout_ms;    /* 75s */
     uint64_t shutdown_timeout_ms;/* 30s */
     uint64_t sse_keepalive_ms;   /* 15s */
+    uint64_t busy_poll_ms;       /* 0: off; worker loops spin this long */
     uint64_t max_connections;    /* per worker; 10000 */
 } pg_cfg_server_t;
 

@@ -307,6 +307,14 @@ int pg__cfg_field(pg_cfg_ctx_t *c, const pg_cfg_field_t *f,
     case PG_CFG_DURATION:
     case PG_CFG_SIZE:
         rc = parse_unit(c, n, f->kind == PG_CFG_DURATION, &u);
+        if (rc == PG_OK && f->max > 0 && u > (uint64_t)f->max) {
+            char what[96];
+            snprintf(what, sizeof(what), "%s of at most %" PRId64 "%s",
+                     f->kind == PG_CFG_DURATION ? "a duration" : "a size",
+                     f->max, f->kind == PG_CFG_DURATION ? "ms" : " bytes");
+            report_bad(c, n, what);
+            return PG_ECONFIG;
+        }
         if (rc == PG_OK)
             *(uint64_t *)dst = u;
         return rc;

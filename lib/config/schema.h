@@ -90,7 +90,7 @@ typedef struct pg_cfg_field {
     pg_cfg_kind_t kind;
     size_t off;
     bool required;
-    int64_t min, max;             /* INT, U64 */
+    int64_t min, max;             /* INT, U64; DURATION, SIZE: max if > 0 */
     const pg_cfg_enum_t *enums;   /* ENUM: ends with {NULL, 0} */
     const pg_cfg_table_t *sub;    /* SECTION, LIST */
     int (*parse)(pg_cfg_ctx_t *c, const pg_ynode_t *n, void *dst);

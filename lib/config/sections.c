@@ -38,6 +38,8 @@ static const pg_cfg_field_t server_fields[] = {
     F("shutdown_timeout", PG_CFG_DURATION, pg_cfg_server_t,
       shutdown_timeout_ms),
     F("sse_keepalive", PG_CFG_DURATION, pg_cfg_server_t, sse_keepalive_ms),
+    F_RANGE("busy_poll", PG_CFG_DURATION, pg_cfg_server_t, busy_poll_ms, 0,
+            1000),
     F_RANGE("max_connections", PG_CFG_U64, pg_cfg_server_t, max_connections,
             1, 10000000),
     F_LATER("tls", "TLS serving is not implemented in this version"),

@@ -44,6 +44,7 @@ typedef struct cfg_opts {
     const char *idle_timeout; /* NULL: 5s */
     const char *extra_providers; /* YAML list items appended to providers */
     const char *extra_rules;  /* YAML flow items appended to routing.rules */
+    const char *busy_poll;    /* NULL: 0 (off) */
 } cfg_opts_t;
 
 /* The config of the task description, with knobs. The mock provider holds
@@ -53,7 +54,8 @@ static char *cfg_build(const cfg_opts_t *o)
     return tc_xasprintf(
         "server: {host: 127.0.0.1, port: 0, workers: %d, max_body_bytes: %s,"
         " max_header_bytes: 4KiB,\n"
-        "         header_timeout: %s, idle_timeout: %s, shutdown_timeout: 5s}\n"
+        "         header_timeout: %s, idle_timeout: %s, shutdown_timeout: 5s,\n"
+        "         busy_poll: %s}\n"
         "providers:\n"
         "  - name: mock\n"
         "    type: mock\n"
@@ -73,6 +75,7 @@ static char *cfg_build(const cfg_opts_t *o)
         o->workers ? o->workers : 2, o->max_body ? o->max_body : "1KiB",
         o->header_timeout ? o->header_timeout : "300ms",
         o->idle_timeout ? o->idle_timeout : "5s",
+        o->busy_poll ? o->busy_poll : "0",
         o->chunks ? o->chunks : 8, o->chunk_delay_ms,
         o->extra_providers ? o->extra_providers : "",
         o->extra_rules ? o->extra_rules : "",
@@ -1594,10 +1597,10 @@ static void test_expect_continue_and_chunked_body(void **state)
     gwf_free(f);
 }
 
-static void test_idle_timeout_closes(void **state)
+/* One request on a raw keep-alive connection, answered and left open;
+ * then the gateway must close it once its idle timeout has passed. */
+static void expect_idle_close(const gwf_t *f)
 {
-    (void)state;
-    gwf_t *f = fx_start(&(cfg_opts_t){.idle_timeout = "300ms"});
     int fd = tc_raw_connect(f->port);
     assert_true(fd >= 0);
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -1611,7 +1614,51 @@ static void test_idle_timeout_closes(void **state)
         fail_msg("keep-alive connection still open after its idle timeout");
     tc_bytes_free(&in);
     close(fd);
+}
+
+static void test_idle_timeout_closes(void **state)
+{
+    (void)state;
+    gwf_t *f = fx_start(&(cfg_opts_t){.idle_timeout = "300ms"});
+    expect_idle_close(f);
     gwf_free(f);
+}
+
+/* server.busy_poll: the workers spin between events instead of sleeping
+ * in epoll. Everything that rides on the loop still works: answers, a
+ * stream whose chunks come from the mock's timer (each delay longer than
+ * the spin window, so the loop sleeps and wakes between them), the
+ * keep-alive idle timer, and the drain at shutdown. */
+static void test_busy_poll(void **state)
+{
+    (void)state;
+    gwf_t *f = fx_start(&(cfg_opts_t){.busy_poll = "2ms", .chunks = 4,
+                                      .chunk_delay_ms = 20,
+                                      .idle_timeout = "300ms"});
+    const char *text = "spinning loops still keep their timers";
+    for (int i = 0; i < 20; i++) {
+        char *body = chat_body("mock-echo", text, i % 2 == 1, false);
+        tc_response_t r;
+        post_chat(f, body, &r);
+        if (r.status != 200)
+            fail_msg("status %ld: %s", r.status, r.body.p);
+        if (i % 2 == 1) {
+            stream_result_t s;
+            check_stream(r.body.p, r.body.n, &s);
+            assert_string_equal(s.content, text);
+            assert_true(s.done_last);
+            stream_result_free(&s);
+        } else {
+            cJSON *j = parse_json_or_fail("completion", r.body.p);
+            cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+            assert_jstr(cJSON_GetObjectItem(ch, "message"), "content", text);
+            cJSON_Delete(j);
+        }
+        tc_response_free(&r);
+        free(body);
+    }
+    expect_idle_close(f);
+    gwf_stop(f);
 }
 
 static void test_client_abort_mid_stream(void **state)
@@ -1686,6 +1733,7 @@ int main(void)
         cmocka_unit_test(test_405_wrong_method),
         cmocka_unit_test(test_expect_continue_and_chunked_body),
         cmocka_unit_test(test_idle_timeout_closes),
+        cmocka_unit_test(test_busy_poll),
         cmocka_unit_test(test_client_abort_mid_stream),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@ static const char *full_yaml =
     "  idle_timeout: 2m\n"
     "  shutdown_timeout: 1h\n"
     "  sse_keepalive: 1.5s\n"
+    "  busy_poll: 2ms\n"
     "  max_connections: 500\n"
     "providers:\n"
     "  - name: main\n"
@@ -73,6 +74,7 @@ static void test_full_config(void **state)
     assert_int_equal(c->server.idle_timeout_ms, 120000);
     assert_int_equal(c->server.shutdown_timeout_ms, 3600000);
     assert_int_equal(c->server.sse_keepalive_ms, 1500);
+    assert_int_equal(c->server.busy_poll_ms, 2);
     assert_int_equal(c->server.max_connections, 500);
 
     assert_int_equal(c->nproviders, 2);
@@ -160,6 +162,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->server.idle_timeout_ms, 75000);
     assert_int_equal(c->server.shutdown_timeout_ms, 30000);
     assert_int_equal(c->server.sse_keepalive_ms, 15000);
+    assert_int_equal(c->server.busy_poll_ms, 0);
     assert_int_equal(c->server.max_connections, 10000);
     assert_int_equal(c->nproviders, 0);
     assert_int_equal(c->routing.nrules, 0);
@@ -205,6 +208,14 @@ static void test_units(void **state)
               2);
     assert_diag(&b.d, "server.idle_timeout", "expected a duration");
     assert_diag(&b.d, "server.max_body_bytes", "expected a size");
+
+    /* A duration with a ceiling: busy_poll spins a CPU, at most 1s. */
+    build_ok(&b, "server: {busy_poll: 1s}\n");
+    assert_int_equal(b.cfg->server.busy_poll_ms, 1000);
+    pg_config_unref(b.cfg);
+    build_bad(&b, "server: {busy_poll: 1001ms}\n", 1);
+    assert_diag(&b.d, "server.busy_poll",
+                "expected a duration of at most 1000ms, got \"1001ms\"");
 }
 
 static void test_env_expansion(void **state)
