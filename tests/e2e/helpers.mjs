@@ -28,9 +28,17 @@ export function freePort() {
   });
 }
 
+// Temp dirs of this test process, removed when it exits (a gateway may
+// still be reading its config while a test ends, so not before).
+const tempDirs = [];
+process.on('exit', () => {
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 // Writes text to a fresh temp file; returns its path.
 export function writeTemp(name, text) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyglot-e2e-'));
+  tempDirs.push(dir);
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;
