@@ -507,6 +507,20 @@ static int count_on_event(void *ud, const pg_event_t *ev)
     return PG_ECANCELED;
 }
 
+/* An Anthropic-compatible server without count_tokens answers the path
+ * with 404 or 405 (or 501): not the client's mistake, so the answer is
+ * the local estimate. Anthropic's own 404 for an unknown model
+ * (not_found_error, "model: ...") is the client's and is relayed. */
+static bool count_endpoint_missing(const pg_provider_error_t *err,
+                                   int upstream_status)
+{
+    if (upstream_status != 404 && upstream_status != 405 &&
+        upstream_status != 501)
+        return false;
+    return !(pg_str_eqc(err->type, "not_found_error") &&
+             pg_str_starts_with(err->message, PG_STR("model:")));
+}
+
 static void count_on_done(void *ud, const pg_provider_error_t *err)
 {
     struct ant_count *st = ud;
@@ -518,6 +532,19 @@ static void count_on_done(void *ud, const pg_provider_error_t *err)
     if (err != NULL && err->retryable && st->fallback) {
         /* The Messages request would fail over to a provider whose count
          * is the estimate anyway. */
+        count_estimate(ctx, st->client.root, st->model);
+        return;
+    }
+    if (err != NULL && count_endpoint_missing(err, st->call.upstream_status)) {
+        pg_log_field_t f[] = {
+            PG_LF_S("request_id", pg_str_c(ctx->req->request_id)),
+            PG_LF_S("provider", ctx->provider),
+            PG_LF_I("upstream_status", st->call.upstream_status),
+        };
+        pg_log_fields(ctx->log, PG_LOG_WARN,
+                      "the provider has no count_tokens endpoint; the "
+                      "answer is the local estimate",
+                      f, sizeof(f) / sizeof(f[0]));
         count_estimate(ctx, st->client.root, st->model);
         return;
     }

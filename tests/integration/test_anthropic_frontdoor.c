@@ -1145,6 +1145,9 @@ static void test_count_tokens_forwarded(void **state)
                                    "messages: at least one message is "
                                    "required", 0));
     fu_push(fu, fu_anthropic_overloaded());
+    fu_push(fu, exact_json(404, "{\"detail\":\"Not Found\"}"));
+    fu_push(fu, fu_anthropic_error(404, "not_found_error",
+                                   "model: claude-sonnet-4-20250514", 0));
     char *p = gwf_provider_yaml("claude", "anthropic", fu, "max_retries: 0");
     gwf_t *f = gw_start(p, ", {model_exact: fast, provider: claude,"
                            " model: claude-sonnet-4-20250514}", "claude");
@@ -1186,6 +1189,22 @@ static void test_count_tokens_forwarded(void **state)
     gwf_assert_anthropic_error(&r, 529, "overloaded_error", NULL);
     tc_response_free(&r);
     assert_false(tc_log_contains(&f->log, "count_tokens estimate"));
+    /* An Anthropic-compatible server without the endpoint (404 for the
+     * path): the local estimate, said so in the log. */
+    gwf_request(f, "POST", COUNT_TOKENS, body, h, &r);
+    if (r.status != 200)
+        fail_msg("HTTP %ld: %s", r.status, gwf_body(&r));
+    cJSON *j = gwf_json(&r);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "input_tokens")));
+    cJSON_Delete(j);
+    tc_response_free(&r);
+    assert_true(gwf_log_has(f, "no count_tokens endpoint"));
+    assert_true(gwf_log_has(f, "count_tokens estimate"));
+    /* Anthropic's own 404 for an unknown model is the client's: relayed. */
+    gwf_request(f, "POST", COUNT_TOKENS, body, h, &r);
+    gwf_assert_anthropic_error(&r, 404, "not_found_error", NULL);
+    assert_non_null(strstr(gwf_body(&r), "model: claude-sonnet"));
+    tc_response_free(&r);
     gwf_stop(f);
     free(p);
     fu_stop(fu);
