@@ -3,8 +3,8 @@
  * when opts.force_curl asks) goes through one libcurl multi handle per
  * worker loop, driven by one uv_timer_t and one uv_poll_t per socket
  * (curl's multi-uv pattern). Plain http:// goes through a lean native
- * HTTP/1.1 client (h1.c: libuv TCP + llhttp, a per-worker keep-alive pool
- * and DNS cache), which costs a fraction of curl's CPU per transfer. No
+ * HTTP/1.1 client (h1*.c: libuv TCP + llhttp, a per-worker keep-alive pool
+ * in h1_pool.c and DNS caches in h1_host.c), which costs a fraction of curl's CPU per transfer. No
  * thread is spent per request. Connections are reused per worker (HTTP/1.1
  * keep-alive, HTTP/2 where the upstream offers it over TLS), TCP_NODELAY
  * is on.

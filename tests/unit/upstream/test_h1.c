@@ -1,4 +1,4 @@
-/* test_h1.c: the native client's name lookups (lib/upstream/h1.c), on a
+/* test_h1.c: the native client's name lookups (lib/upstream/h1_host.c), on a
  * pg_h1_t of the test's own: one lookup per host however many transfers
  * wait for it, a failed name remembered for the negative window (no new
  * lookup, the same failure at once), a new lookup once the window has
