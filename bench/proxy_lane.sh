@@ -10,11 +10,11 @@ STREAM_REQUESTS=${BENCH_STREAM_REQUESTS:-2000}
 SLOW_STREAMS=${BENCH_SLOW_STREAMS:-0}
 SLOW_DELAY_MS=${BENCH_SLOW_DELAY_MS:-100}
 
-# start_upstream FILE ARGS...: starts fast_upstream; sets UP_PORT, UP_PID.
+# start_upstream PROG ARGS...: starts bench/PROG on a free port (it prints
+# the port first); sets UP_PORT, UP_PID.
 start_upstream() {
-  local file=$1 prog=fast_upstream; shift
-  case $file in *trivial*) prog=trivial_server ;; esac
-  : >"$file"
+  local prog=$1 file; shift
+  file=$(mktemp)
   "$BUILD/bench/$prog" --port 0 "$@" >"$file" &
   UP_PID=$!
   pids="$pids $UP_PID"
@@ -23,15 +23,16 @@ start_upstream() {
     sleep 0.02
   done
   UP_PORT=$(head -n1 "$file")
+  rm -f "$file"
 }
 
-start_upstream "$BUILD/fast_upstream.port" --chunks "$CHUNKS"
+start_upstream fast_upstream --chunks "$CHUNKS"
 fast_port=$UP_PORT; fast_pid=$UP_PID
-start_upstream "$BUILD/slow_upstream.port" --chunks "$CHUNKS" --chunk-delay-ms "$SLOW_DELAY_MS"
+start_upstream fast_upstream --chunks "$CHUNKS" --chunk-delay-ms "$SLOW_DELAY_MS"
 slow_port=$UP_PORT
 # The machine's reference point: the aims assume a trivial C HTTP server
 # costs about 5.5 us of CPU per request; this one is measured here.
-start_upstream "$BUILD/trivial_server.port"
+start_upstream trivial_server
 trivial_port=$UP_PORT; trivial_pid=$UP_PID
 
 gw_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')

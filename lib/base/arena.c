@@ -25,7 +25,6 @@
 #define CHUNK_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define ARENA_ALIGN 16u
 #define ARENA_DEFAULT_CHUNK 4096u
 /* Freed default-size chunks a thread keeps for its next arenas: a
  * request's arena then costs no malloc/free pair per chunk. Bounded, so
@@ -121,25 +120,11 @@ void pg_arena_destroy(pg_arena_t *a)
     a->used = 0;
 }
 
-static size_t align_up(size_t n)
-{
-    return (n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
-}
-
-/* The head chunk is full (or there is none) or size is 0 or huge. The
- * head chunk's free bytes are a->cur..a->end; a chunk behind the head is
+/* The head chunk (its free bytes are a->cur..a->end) has no room for need
+ * (pg__arena_need, never 0), or there is none. A chunk behind the head is
  * full by construction. */
-void *pg__arena_alloc_slow(pg_arena_t *a, size_t size)
+void *pg__arena_alloc_slow(pg_arena_t *a, size_t need)
 {
-    size_t need = align_up(size ? size : 1);
-    if (need < size)
-        return NULL; /* overflow */
-    if ((size_t)(a->end - a->cur) >= need) { /* size 0 with room left */
-        void *p = a->cur;
-        a->cur += need;
-        a->used += need;
-        return p;
-    }
     /* A large request gets a chunk of its own, linked behind the current
      * head, so the head's free space is not wasted. */
     size_t cap = need > a->chunk_size / 2 ? need : a->chunk_size;

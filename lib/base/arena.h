@@ -26,20 +26,31 @@ void pg_arena_init(pg_arena_t *a, size_t chunk_size);
  * pg_arena_init. */
 void pg_arena_destroy(pg_arena_t *a);
 
-void *pg__arena_alloc_slow(pg_arena_t *a, size_t size);
+/* What an allocation of size takes: size rounded up to 16 (0 takes 16);
+ * 0 when the rounding overflows. */
+static inline size_t pg__arena_need(size_t size)
+{
+    size_t need = size ? (size + 15u) & ~(size_t)15u : 16u;
+    return need >= size ? need : 0;
+}
+
+/* The head chunk has no room for need bytes: a new chunk. */
+void *pg__arena_alloc_slow(pg_arena_t *a, size_t need);
 
 /* size bytes aligned to 16; NULL on OOM. The common case (room left in
  * the current chunk) is inline: a request makes hundreds of these. */
 static inline void *pg_arena_alloc(pg_arena_t *a, size_t size)
 {
-    size_t need = (size + 15u) & ~(size_t)15u;
-    if (need >= size && need != 0 && (size_t)(a->end - a->cur) >= need) {
+    size_t need = pg__arena_need(size);
+    if (need == 0)
+        return NULL; /* overflow */
+    if ((size_t)(a->end - a->cur) >= need) {
         void *p = a->cur;
         a->cur += need;
         a->used += need;
         return p;
     }
-    return pg__arena_alloc_slow(a, size);
+    return pg__arena_alloc_slow(a, need);
 }
 void *pg_arena_calloc(pg_arena_t *a, size_t count, size_t size);
 /* A NUL-terminated copy; the slice's n excludes the NUL. p NULL on OOM. */
